@@ -1,4 +1,4 @@
-"""The Redis sliding-window limiter: never more than ``rate`` grants per window, shared by every user of a key."""
+"""The Redis sliding-window limiter: at most ``rate`` grants per window, shared by all users of a key."""
 
 from __future__ import annotations
 
