@@ -1,0 +1,53 @@
+# EvoSync — the commands a newcomer needs. `make run` and `make test` do all the set-up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format e2e soak bench venv migrate clean help
+
+help:
+	@echo "make run    - set up and start web + worker + scheduler with the sandbox demo"
+	@echo "make test   - the whole test suite with coverage"
+	@echo "make lint   - ruff"
+	@echo "make e2e    - browser tests only (Playwright + Debian's chromium)"
+	@echo "make soak   - slow reliability tests"
+	@echo "make bench  - benchmarks, writes bench/RESULTS.md"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/flask --app evosync db upgrade
+
+run: $(STAMP)
+	$(BIN)/python -m evosync.devrun
+
+test: $(STAMP)
+	$(BIN)/pytest -m "not slow" --cov --cov-report=term:skip-covered -q $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e -q $(PYTEST_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/pytest -m slow -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check evosync tests bench worker.py scheduler.py wsgi.py
+	$(BIN)/ruff format --check evosync tests bench worker.py scheduler.py wsgi.py
+
+format: $(STAMP)
+	$(BIN)/ruff format evosync tests bench worker.py scheduler.py wsgi.py
+	$(BIN)/ruff check --fix evosync tests bench worker.py scheduler.py wsgi.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,87 @@
+"""EvoSync: mirror an Evotor POS catalog into a VK community market. create_app() builds the Flask app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask, g, request
+
+from .config import load_config
+from .crypto import secret_box
+from .extensions import babel, csrf, db, mail, migrate
+from .logging_setup import configure_logging
+from .redis_conn import init_redis
+from .version import __version__
+
+log = logging.getLogger("evosync.request")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, admin, CLI — in this order."""
+    load_dotenv(os.environ.get("EVOSYNC_DOTENV", ".env"), override=False)
+    app = Flask(__name__, instance_relative_config=False)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(load_config(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+    app.config["VERSION"] = __version__
+    configure_logging(app.config["LOG_LEVEL"])
+    if not app.config["ENCRYPTION_KEY"]:
+        logging.getLogger("evosync").warning("ENCRYPTION_KEY is unset: secrets at rest use a key derived from SECRET_KEY")
+    secret_box.configure(app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app)
+    init_redis(app)
+
+    from .auth import init_security
+
+    init_security(app)
+    _register_blueprints(app)
+    _register_request_logging(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .web import BLUEPRINTS
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+def _register_request_logging(app: Flask) -> None:
+    @app.before_request
+    def start_timer():
+        g.request_started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:64] if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+
+    @app.after_request
+    def log_request(response):
+        started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if not request.path.startswith("/static"):
+            log.info(
+                "request",
+                extra={
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                },
+            )
+        return response

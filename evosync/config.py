@@ -1,0 +1,139 @@
+"""Settings from the environment (or a .env file), typed, with the defaults of the README table."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - a marker that production refuses
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which one and what to do."""
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalise_database_url(url: str) -> str:
+    """MariaDB/MySQL URLs go through PyMySQL with utf8mb4 whatever the user wrote."""
+    if url.startswith("mysql://") or url.startswith("mariadb://"):
+        url = "mysql+pymysql://" + url.split("://", 1)[1]
+    if url.startswith("mysql+pymysql://") and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+    return url
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Workers, the web server and the scheduler share the file: wait for locks instead of failing.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_recycle": 280}
+
+
+def load_config(instance_path: str) -> dict:
+    """Read every setting once; the app factory copies the result into app.config."""
+    env = env_str("EVOSYNC_ENV", env_str("FLASK_ENV", "development")).lower()
+    production = env == "production"
+    secret_key = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+    if production and secret_key in {"", DEFAULT_SECRET_KEY}:
+        raise ConfigError("SECRET_KEY is unset or the development default: set a long random SECRET_KEY for production")
+    database_url = normalise_database_url(
+        env_str("DATABASE_URL", "sqlite:///" + str(Path(instance_path) / "evosync.db"))
+    )
+    encryption_key = env_str("ENCRYPTION_KEY")
+    base_url = env_str("BASE_URL", "http://localhost:8000").rstrip("/")
+    email_provider = env_str("EMAIL_PROVIDER", "console")
+    if email_provider not in {"console", "smtp"}:
+        raise ConfigError(f"EMAIL_PROVIDER must be console or smtp, got {email_provider!r}")
+    sms_provider = env_str("SMS_PROVIDER", "console")
+    if sms_provider not in {"console"}:
+        raise ConfigError(f"SMS_PROVIDER must be console, got {sms_provider!r}")
+    default_photo = env_str("VK_DEFAULT_PHOTO_PATH", str(PACKAGE_DIR / "static" / "img" / "default-product.png"))
+
+    return {
+        "ENV_NAME": env,
+        "PRODUCTION": production,
+        "SECRET_KEY": secret_key,
+        "ENCRYPTION_KEY": encryption_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "REDIS_URL": env_str("REDIS_URL", "redis://127.0.0.1:6390/0"),
+        "BASE_URL": base_url,
+        "PREFERRED_URL_SCHEME": "https" if base_url.startswith("https") else "http",
+        "EVOTOR_APP_ID": env_str("EVOTOR_APP_ID"),
+        "EVOTOR_WEBHOOK_SECRET": env_str("EVOTOR_WEBHOOK_SECRET"),
+        "EVOTOR_API_URL": env_str("EVOTOR_API_URL", "https://api.evotor.ru").rstrip("/"),
+        "EVOTOR_TIMEOUT": env_float("EVOTOR_TIMEOUT", 15.0),
+        "VK_API_URL": env_str("VK_API_URL", "https://api.vk.com/method").rstrip("/"),
+        "VK_API_VERSION": env_str("VK_API_VERSION", "5.199"),
+        "VK_TIMEOUT": env_float("VK_TIMEOUT", 15.0),
+        "VK_RATE_LIMIT_PER_SECOND": env_int("VK_RATE_LIMIT_PER_SECOND", 3, minimum=1),
+        "VK_DEFAULT_PHOTO_PATH": default_photo,
+        "VK_ID_CLIENT_ID": env_str("VK_ID_CLIENT_ID"),
+        "VK_ID_CLIENT_SECRET": env_str("VK_ID_CLIENT_SECRET"),
+        "VK_ID_URL": env_str("VK_ID_URL", "https://id.vk.com").rstrip("/"),
+        "JIVOSITE_WIDGET_ID": env_str("JIVOSITE_WIDGET_ID"),
+        "CATALOG_REFRESH_INTERVAL_SECONDS": env_int("CATALOG_REFRESH_INTERVAL_SECONDS", 3600, minimum=60),
+        "SYNC_DEBOUNCE_SECONDS": env_int("SYNC_DEBOUNCE_SECONDS", 30, minimum=0),
+        "INVITE_EXPIRE_HOURS": env_int("INVITE_EXPIRE_HOURS", 48, minimum=1),
+        "EMAIL_PROVIDER": email_provider,
+        "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "EvoSync <noreply@evosync.local>"),
+        "SMTP_HOST": env_str("SMTP_HOST", "localhost"),
+        "SMTP_PORT": env_int("SMTP_PORT", 587),
+        "SMTP_USERNAME": env_str("SMTP_USERNAME"),
+        "SMTP_PASSWORD": env_str("SMTP_PASSWORD"),
+        "SMTP_USE_TLS": env_bool("SMTP_USE_TLS", True),
+        "SMS_PROVIDER": sms_provider,
+        "RQ_DASHBOARD_ENABLED": env_bool("RQ_DASHBOARD_ENABLED", True),
+        "RUN_JOBS_INLINE": env_bool("RUN_JOBS_INLINE", False),
+        "DEMO_MODE": env_bool("DEMO_MODE", False) and not production,
+        "LOG_LEVEL": env_str("LOG_LEVEL", "INFO").upper(),
+        "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, minimum=1024),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+    }

@@ -1,0 +1,1 @@
+"""Background jobs: thin wrappers that take ids and call one service."""

@@ -1,0 +1,59 @@
+"""The one place that knows queue names, timeouts, retries and job titles."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from rq import Queue, Retry
+from rq.job import Job
+
+from ..redis_conn import get_redis
+
+log = logging.getLogger(__name__)
+
+HIGH = "high"  # merchant- and webhook-triggered work
+DEFAULT = "default"  # scheduled work
+LOW = "low"  # mail and housekeeping
+QUEUES = (HIGH, DEFAULT, LOW)
+
+
+def get_queue(name: str = DEFAULT) -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(
+    func: Callable[..., Any],
+    *args: Any,
+    queue: str = DEFAULT,
+    title: str | None = None,
+    job_id: str | None = None,
+    timeout: int = 600,
+    retries: int = 0,
+    retry_intervals: tuple[int, ...] = (10, 60, 300),
+    **kwargs: Any,
+) -> Job | None:
+    """Enqueue a job function (never a string name), or run it inline when RUN_JOBS_INLINE is set.
+
+    Returns the RQ job, or None when it ran inline.
+    """
+    if current_app.config.get("RUN_JOBS_INLINE"):
+        log.info("job inline", extra={"job": func.__name__, "title": title or func.__name__})
+        func(*args, **kwargs)
+        return None
+    retry = Retry(max=retries, interval=list(retry_intervals[:retries]) or 0) if retries else None
+    return get_queue(queue).enqueue(
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=timeout,
+        retry=retry,
+        description=title or func.__name__,
+        failure_ttl=7 * 24 * 3600,
+        result_ttl=24 * 3600,
+        **kwargs,
+    )

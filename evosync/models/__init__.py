@@ -1,0 +1,15 @@
+"""All models, importable from one place (Alembic and Flask-Admin need them registered)."""
+
+from .accounts import AuditLog, Invite, Permission, Role, RoleName, User, UserStatus, role_permissions, user_roles
+from .base import utcnow
+from .connections import ConnectionState, EvotorConnection, VkConnection
+from .evotor import CachedGroup, CachedProduct, CachedStore
+from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
+from .vk import VkCachedAlbum, VkCachedProduct
+
+__all__ = [
+    "AuditLog", "CachedGroup", "CachedProduct", "CachedStore", "ConnectionState", "EvotorConnection",
+    "Invite", "LinkStatus", "Permission", "Role", "RoleName", "RunStatus", "SyncAlbum", "SyncConfig",
+    "SyncFilter", "SyncLink", "SyncRun", "User", "UserStatus", "VkCachedAlbum", "VkCachedProduct",
+    "VkConnection", "WebhookEvent", "role_permissions", "user_roles", "utcnow",
+]

@@ -1,0 +1,83 @@
+"""The local mirror of each merchant's Evotor catalog: stores, product groups, products."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import MYSQL_TABLE_ARGS, user_fk, utcnow
+
+
+class CachedStore(db.Model):
+    __tablename__ = "cached_stores"
+    __table_args__ = (sa.UniqueConstraint("user_id", "evotor_id"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_fk()
+    evotor_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    name: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    address: Mapped[str] = mapped_column(sa.String(512), default="", nullable=False)
+    payment_required: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    evotor_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
+
+
+class CachedGroup(db.Model):
+    __tablename__ = "cached_groups"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "store_evotor_id", "evotor_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_fk()
+    store_evotor_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    evotor_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    attributes: Mapped[list | None] = mapped_column(sa.JSON)  # set on modification groups (variants)
+    evotor_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
+
+    @property
+    def is_modification_group(self) -> bool:
+        return bool(self.attributes)
+
+
+class CachedProduct(db.Model):
+    __tablename__ = "cached_products"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "store_evotor_id", "evotor_id"),
+        sa.Index("ix_cached_products_store_parent", "user_id", "store_evotor_id", "parent_id"),
+        sa.Index("ix_cached_products_store_name", "user_id", "store_evotor_id", "name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_fk()
+    store_evotor_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    evotor_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    parent_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    code: Mapped[str] = mapped_column(sa.String(64), default="", nullable=False)
+    article_number: Mapped[str] = mapped_column(sa.String(128), default="", nullable=False)
+    barcodes: Mapped[list | None] = mapped_column(sa.JSON)
+    barcodes_text: Mapped[str] = mapped_column(sa.String(512), default="", nullable=False)  # for search
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal("0"), nullable=False)
+    cost_price: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    quantity: Mapped[Decimal | None] = mapped_column(sa.Numeric(16, 3))
+    measure_name: Mapped[str] = mapped_column(sa.String(32), default="", nullable=False)
+    tax: Mapped[str] = mapped_column(sa.String(32), default="", nullable=False)
+    allow_to_sell: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
+    description: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)
+    type: Mapped[str] = mapped_column(sa.String(32), default="NORMAL", nullable=False)
+    attributes_choices: Mapped[dict | None] = mapped_column(sa.JSON)
+    image_id: Mapped[str | None] = mapped_column(sa.String(64))
+    image_url: Mapped[str | None] = mapped_column(sa.String(1024))
+    image_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
+    evotor_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
