@@ -32,7 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["VERSION"] = __version__
     configure_logging(app.config["LOG_LEVEL"])
     if not app.config["ENCRYPTION_KEY"]:
-        logging.getLogger("evosync").warning("ENCRYPTION_KEY is unset: secrets at rest use a key derived from SECRET_KEY")
+        logging.getLogger("evosync").warning("ENCRYPTION_KEY is unset: secrets use a key derived from SECRET_KEY")
     secret_box.configure(app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"])
 
     db.init_app(app)
