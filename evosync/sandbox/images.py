@@ -46,7 +46,8 @@ def render_png(key: str, size: int = IMAGE_SIZE) -> bytes:
     elif digest[2] % 3 == 1:
         draw.rectangle(box, fill=foreground)
     else:
-        draw.polygon([(size // 2, margin), (size - margin, size - margin), (margin, size - margin)], fill=foreground)
+        corners = [(size // 2, margin), (size - margin, size - margin), (margin, size - margin)]
+        draw.polygon(corners, fill=foreground)
     # An 8x8 grid of dots from the digest bits makes every key's picture unique.
     cell = size // 10
     for bit in range(64):
