@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 import requests
-from flask import Flask
 from PIL import Image
-from werkzeug.serving import make_server
 
 from evosync.sandbox.images import render_png
-from evosync.sandbox.vk import VkState, create_vk_blueprint
-from evosync.sandbox.vkid import create_vkid_blueprint
 
 GID = 101
 OWNER = -GID
@@ -24,28 +18,6 @@ ADMIN = "tok-admin"
 OTHER = "tok-other"
 
 
-# ---------------------------------------------------------------- a local server until sandbox_fixtures exists
-@pytest.fixture(scope="module")
-def _vk_server():
-    state = VkState(seed=1)
-    app = Flask(__name__)
-    app.register_blueprint(create_vk_blueprint(state), url_prefix="/vk")
-    app.register_blueprint(create_vkid_blueprint(state), url_prefix="/vkid")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    yield SimpleNamespace(vk=state, base_url=base, vk_url=base + "/vk/method", vkid_url=base + "/vkid")
-    server.shutdown()
-
-
-@pytest.fixture
-def sandbox(_vk_server):
-    _vk_server.vk.reset()
-    return _vk_server
-
-
-# ---------------------------------------------------------------- helpers
 @pytest.fixture
 def sb(sandbox):
     """A community 101 with market, administered by ADMIN; OTHER is a plain user; limit off."""

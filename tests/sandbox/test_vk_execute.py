@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 import requests
-from flask import Flask
-from werkzeug.serving import make_server
 
 from evosync.sandbox.images import render_png
-from evosync.sandbox.vk import VkState, create_vk_blueprint
 from evosync.sandbox.vkscript import ApiCall, VkScriptCompileError, parse_execute_code
 
 GID = 101
 OWNER = -GID
 ADMIN = "tok-admin"
-
-
-# ---------------------------------------------------------------- a local server until sandbox_fixtures exists
-@pytest.fixture(scope="module")
-def _vk_server():
-    state = VkState(seed=1)
-    app = Flask(__name__)
-    app.register_blueprint(create_vk_blueprint(state), url_prefix="/vk")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    yield SimpleNamespace(vk=state, base_url=base, vk_url=base + "/vk/method")
-    server.shutdown()
-
-
-@pytest.fixture
-def sandbox(_vk_server):
-    _vk_server.vk.reset()
-    return _vk_server
 
 
 @pytest.fixture
