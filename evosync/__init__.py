@@ -13,7 +13,8 @@ from flask import Flask, g, request
 
 from .config import load_config
 from .crypto import secret_box
-from .extensions import babel, csrf, db, mail, migrate
+from .extensions import babel, bootstrap, csrf, db, mail, migrate
+from .i18n import select_locale
 from .logging_setup import configure_logging
 from .redis_conn import init_redis
 from .version import __version__
@@ -39,12 +40,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     mail.init_app(app)
-    babel.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    bootstrap.init_app(app)
     init_redis(app)
 
     from .auth import init_security
 
     init_security(app)
+    from .web.common import init_common
+
+    init_common(app)
     _register_blueprints(app)
     _register_request_logging(app)
 

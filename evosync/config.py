@@ -131,6 +131,8 @@ def load_config(instance_path: str) -> dict:
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, minimum=1024),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "BABEL_DEFAULT_LOCALE": "ru",
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,12 +1,16 @@
 """Flask extensions, created unbound; create_app() binds them in order."""
 
+import sqlite3
+
 from flask_babel import Babel
+from flask_bootstrap import Bootstrap5
 from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_security import Security
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names keep migrations identical on SQLite and MariaDB.
@@ -29,3 +33,15 @@ security = Security()
 mail = Mail()
 csrf = CSRFProtect()
 babel = Babel()
+bootstrap = Bootstrap5()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite enforces foreign keys (and so our cascades) only when asked, per connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

@@ -17,8 +17,13 @@ def test_health_ok(client):
 
 def test_health_503_when_database_down(app, tmp_path):
     """When the database cannot be reached, /health answers 503 and names the database."""
-    broken = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db",
-                         "SQLALCHEMY_ENGINE_OPTIONS": {}})
+    broken = create_app(
+        {
+            **app.config,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db",
+            "SQLALCHEMY_ENGINE_OPTIONS": {},
+        }
+    )
     resp = broken.test_client().get("/health")
     assert resp.status_code == 503
     assert resp.get_json()["database"] == "error"

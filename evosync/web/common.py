@@ -1,0 +1,129 @@
+"""App-wide web pieces: the index redirect, the language switch, navigation, and friendly error pages."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+from flask import Flask, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from ..i18n import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+# (endpoint, label): shown when the endpoint exists, in this order.
+NAV = [
+    ("sync.dashboard", _l("Dashboard")),
+    ("connections.index", _l("Connections")),
+    ("catalog.stores", _l("Evotor catalog")),
+    ("vk_catalog.albums", _l("VK market")),
+    ("sync.settings", _l("Sync settings")),
+    ("profile.show", _l("Profile")),
+]
+
+# Paths whose clients are programs, not people: errors answer JSON.
+JSON_PREFIXES = ("/api/", "/user/", "/evotor/", "/health", "/openapi.json")
+
+
+def wants_json() -> bool:
+    if request.path.startswith(JSON_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if not target:
+        return default
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def init_common(app: Flask) -> None:
+    @app.get("/")
+    def index():
+        if current_user.is_authenticated:
+            return redirect(url_for("profile.show") if "profile.show" in app.view_functions else "/profile")
+        return redirect(url_for("security.login"))
+
+    @app.get("/language/<lang>")
+    def language(lang: str):
+        response = make_response(redirect(safe_next(request.args.get("next"))))
+        if lang in LANGUAGES:
+            response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+            if current_user.is_authenticated:
+                from ..extensions import db
+
+                current_user.locale = lang
+                db.session.commit()
+        return response
+
+    @app.context_processor
+    def navigation():
+        def nav_items():
+            return [(endpoint, label) for endpoint, label in NAV if endpoint in app.view_functions]
+
+        return {"nav_items": nav_items, "get_locale": get_locale}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            return jsonify({"errors": [{"code": exc.code, "reason": exc.description}]}), exc.code
+        return render_error_page(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.exception("unhandled error", extra={"path": request.path})
+        from ..extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            return jsonify({"errors": [{"code": 500, "reason": "Internal error; it has been logged."}]}), 500
+        return render_error_page(500)
+
+
+def render_error_page(code: int):
+    """The friendly page; if even the layout cannot render (e.g. the database is down), plain words still do."""
+    try:
+        return render_template(
+            "errors/error.html", code=code, title=_error_title(code), message=_error_message(code)
+        ), code
+    except Exception:
+        log.exception("error page failed to render")
+        return f"{_error_title(code)}. {_error_message(code)}", code, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _error_title(code: int | None) -> str:
+    return {
+        400: _("The request could not be understood"),
+        403: _("You do not have access to this page"),
+        404: _("Page not found"),
+        405: _("This action is not allowed here"),
+        413: _("The upload is too large"),
+        429: _("Too many requests"),
+        500: _("Something went wrong on our side"),
+        503: _("The service is temporarily unavailable"),
+    }.get(code or 500, _("Something went wrong"))
+
+
+def _error_message(code: int | None) -> str:
+    return {
+        400: _(
+            "Please go back, reload the page and try again. If you were filling a form, its session may have expired."
+        ),
+        403: _("If you think you should have access, ask your administrator."),
+        404: _("The page does not exist or belongs to another account. Check the address or go to the start page."),
+        429: _("Please wait a minute and try again."),
+        500: _("We have been notified. Please try again in a few minutes; your data is safe."),
+        503: _("Our database or queue is not reachable right now. Please try again in a few minutes; nothing is lost."),
+    }.get(code or 500, _("Please try again."))

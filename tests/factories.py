@@ -1,0 +1,52 @@
+"""Test data built the way the app builds it: users through the Flask-Security datastore, logins through the client."""
+
+from __future__ import annotations
+
+import itertools
+
+from evosync.auth import user_datastore
+from evosync.extensions import db
+from evosync.models import UserStatus, utcnow
+
+PASSWORD = "Correct-Horse-9"
+_counter = itertools.count(1)
+
+
+def make_user(
+    email: str | None = None,
+    password: str = PASSWORD,
+    status: str = UserStatus.ACTIVE,
+    roles: tuple[str, ...] = ("user",),
+    **fields,
+):
+    """A user with the given roles; active users are confirmed, as if they clicked the email link."""
+    email = email or f"merchant{next(_counter)}@example.com"
+    user = user_datastore.create_user(
+        email=email,
+        password=password and _hash(password),
+        roles=[user_datastore.find_role(r) for r in roles],
+        **fields,
+    )
+    user.status = status
+    if status in (UserStatus.ACTIVE, UserStatus.SUSPENDED):
+        user.confirmed_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def _hash(password: str) -> str:
+    from flask_security.utils import hash_password
+
+    return hash_password(password)
+
+
+def login(client, email: str, password: str = PASSWORD):
+    """Log in through the real login form; returns the response."""
+    return client.post("/login", data={"email": email, "password": password}, follow_redirects=False)
+
+
+def logged_in_client(app, user, password: str = PASSWORD):
+    client = app.test_client()
+    resp = login(client, user.email, password)
+    assert resp.status_code in (302, 303), resp.data[:500]
+    return client
