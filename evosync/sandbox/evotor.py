@@ -469,6 +469,11 @@ class EvotorState:
                 "faults": dict(self.faults.injected),
             }
 
+    def now_ms(self) -> int:
+        """A timestamp later than every change so far (and earlier than any change to come): a since value."""
+        with self._lock:
+            return self._tick()
+
     def logged_requests(self) -> list[dict]:
         """The latest API requests (method, path, query, status), oldest first."""
         with self._lock:
