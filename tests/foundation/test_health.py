@@ -31,9 +31,10 @@ def test_health_503_when_database_down(app, tmp_path):
 
 def test_health_503_when_redis_down(app, client):
     """When Redis is unreachable, /health answers 503 and names Redis."""
-    import redis
+    from evosync.redis_conn import make_redis
+    from tests.services import free_port
 
-    app.extensions["evosync_redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    app.extensions["evosync_redis"] = make_redis(f"redis://127.0.0.1:{free_port()}/0")
     resp = client.get("/health")
     assert resp.status_code == 503
     assert resp.get_json()["redis"] == "error"
