@@ -471,9 +471,7 @@ class VkState:
 
     def albums(self, group_id: int) -> list[dict]:
         with self.lock:
-            return [
-                self._album_json(album) for (gid, _), album in sorted(self._albums.items()) if gid == group_id
-            ]
+            return [self._album_json(album) for (gid, _), album in sorted(self._albums.items()) if gid == group_id]
 
     @property
     def photos(self) -> dict[int, int | None]:
@@ -501,9 +499,7 @@ class VkState:
         errors[str(code)] = errors.get(str(code), 0) + 1
 
     # ------------------------------------------------------------------ the HTTP pipeline
-    def handle_request(
-        self, method: str, raw_params: dict[str, str], vk_base: str
-    ) -> HttpAnswer | PendingCall:
+    def handle_request(self, method: str, raw_params: dict[str, str], vk_base: str) -> HttpAnswer | PendingCall:
         """Run one /method/<name> request: checks, faults, rate limit, dispatch (no sleeping here)."""
         params = {k: v for k, v in raw_params.items() if k != "access_token"}
         with self.lock:
@@ -788,9 +784,7 @@ class VkState:
             data["url"] = item.url
         if extended:
             data["albums_ids"] = list(item.albums_ids)
-            photos = [
-                self._photos[pid] for pid in [item.main_photo_id, *item.photo_ids] if pid in self._photos
-            ]
+            photos = [self._photos[pid] for pid in [item.main_photo_id, *item.photo_ids] if pid in self._photos]
             data["photos"] = [self._photo_json(p, vk_base) for p in photos]
         return data
 
@@ -888,9 +882,7 @@ class VkState:
         offset = self._int(params, "offset", default=0)
         if not 0 <= count <= 100:
             raise _invalid("count should be in range 0..100")
-        albums = sorted(
-            (a for (gid, _), a in self._albums.items() if gid == community.id), key=lambda a: a.id
-        )
+        albums = sorted((a for (gid, _), a in self._albums.items() if gid == community.id), key=lambda a: a.id)
         return {"count": len(albums), "items": [self._album_json(a) for a in albums[offset : offset + count]]}
 
     def _market_get_album_by_id(self, params: dict[str, str], ctx: _Ctx) -> dict:
@@ -973,9 +965,7 @@ class VkState:
             raise VkApiError(1405)
         now = int(time.time())
         extra = [p for p in dict.fromkeys(fields.pop("photo_ids", [])) if p != fields["main_photo_id"]]
-        item = _Item(
-            id=self._next_item_id, owner_id=-community.id, date=now, updated=now, photo_ids=extra, **fields
-        )
+        item = _Item(id=self._next_item_id, owner_id=-community.id, date=now, updated=now, photo_ids=extra, **fields)
         self._next_item_id += 1
         self._items[item.id] = item
         self._attach_photos(item)
@@ -1182,9 +1172,7 @@ class VkState:
 
 def _html_error(status: int) -> str:
     title = {500: "500 Internal Server Error", 502: "502 Bad Gateway"}.get(status, str(status))
-    return (
-        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center><hr></body></html>"
-    )
+    return f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center><hr></body></html>"
 
 
 def _answer(answer: HttpAnswer) -> Response:

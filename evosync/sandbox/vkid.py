@@ -238,12 +238,10 @@ _AUTHORIZE_FIELDS = (
 
 def _consent_page(params: dict[str, str], user_ids: list[int], selected: str) -> str:
     hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(params.get(name, ""))}">'
-        for name in _AUTHORIZE_FIELDS
+        f'<input type="hidden" name="{name}" value="{html.escape(params.get(name, ""))}">' for name in _AUTHORIZE_FIELDS
     )
     options = "".join(
-        f'<option value="{uid}"{" selected" if str(uid) == selected else ""}>VK user {uid}</option>'
-        for uid in user_ids
+        f'<option value="{uid}"{" selected" if str(uid) == selected else ""}>VK user {uid}</option>' for uid in user_ids
     )
     options += '<option value="new">a new VK user</option>'
     return (

@@ -503,3 +503,13 @@ def test_reset_forgets_everything(sb):
     sb.vk.reset()
     assert sb.vk.stats["requests"] == 0 and sb.vk.faults.pending == []
     assert err(sb, "groups.getById", group_id=GID)["error_code"] == 5
+
+
+def test_upload_server_fault_only_when_pushed_for_upload(sb):
+    """A "5xx" pushed for method "upload" hits the upload server once; the next upload succeeds."""
+    server = ok(sb, "market.getProductPhotoUploadServer", group_id=GID)
+    sb.vk.faults.push("5xx", method="upload")
+    failed = requests.post(server["upload_url"], files={"file": ("p.png", image_bytes("f"))}, timeout=5)
+    assert failed.status_code == 502
+    again = requests.post(server["upload_url"], files={"file": ("p.png", image_bytes("f"))}, timeout=5)
+    assert again.status_code == 200 and "error" not in again.json()
