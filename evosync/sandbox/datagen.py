@@ -175,7 +175,8 @@ _DESCRIPTION_PARTS = (
 )
 
 _SHORT_NAMES = ("Ёж", "Ус", "Чай", "Сок", "Лё", "Щи", "Юг", "Як")
-_EMOJI_NAMES = ("Торт «Наполеон» 🎂", "Клубника 🍓 садовая", "Кофе ☕ с собой", "Набор «Праздник» 🎉🎁")
+# Every emoji name holds a non-BMP character (4 bytes in UTF-8: the utf8mb4 case).
+_EMOJI_NAMES = ("Торт «Наполеон» 🎂", "Клубника 🍓 садовая", "Кофе ☕ с собой 🥐", "Набор «Праздник» 🎉🎁")
 _HTML_DESCRIPTIONS = (
     '<p>Акция! <b>Скидка 10%</b> до конца месяца.</p><script>alert("xss")</script>',
     "<ul><li>Вкусно &amp; полезно</li><li>Без ГМО</li></ul><br/>Цена &lt;за 1 шт&gt;",
@@ -394,9 +395,7 @@ def _plain_product(rng: random.Random, index: int, leaf: _Leaf, parent_id: str) 
     return product
 
 
-def _variant_product(
-    rng: random.Random, index: int, parent_id: str, model: str, suffix: str, choices: dict
-) -> dict:
+def _variant_product(rng: random.Random, index: int, parent_id: str, model: str, suffix: str, choices: dict) -> dict:
     price = _rubles(rng.uniform(590, 1990))
     return {
         "id": stable_uuid(rng),
