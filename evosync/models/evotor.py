@@ -54,6 +54,9 @@ class CachedProduct(db.Model):
         sa.UniqueConstraint("user_id", "store_evotor_id", "evotor_id"),
         sa.Index("ix_cached_products_store_parent", "user_id", "store_evotor_id", "parent_id"),
         sa.Index("ix_cached_products_store_name", "user_id", "store_evotor_id", "name"),
+        # Catalog search looks products up by code and barcode within a store.
+        sa.Index("ix_cached_products_store_code", "user_id", "store_evotor_id", "code"),
+        sa.Index("ix_cached_products_store_barcodes", "user_id", "store_evotor_id", "barcodes_text"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -79,5 +82,7 @@ class CachedProduct(db.Model):
     image_id: Mapped[str | None] = mapped_column(sa.String(64))
     image_url: Mapped[str | None] = mapped_column(sa.String(1024))
     image_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
+    # The product's evotor_updated_at when its images were last looked up (None: never looked up).
+    image_checked_for: Mapped[str | None] = mapped_column(sa.String(40))
     evotor_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
     refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
