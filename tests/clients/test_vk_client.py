@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from evosync.clients import errors as e
 from evosync.clients.photos import prepare_product_image
+from evosync.clients.ratelimit import RateLimiter
 from evosync.clients.vk import (
     WRITE_METHODS,
     VkCall,
@@ -471,6 +472,15 @@ def test_upload_flow_gives_a_distinct_photo_id_per_item(sandbox, vk):
     assert sorted(vk.photos[p] is not None for p in photo_ids) == [True] * 4
     assert client.uploads_made == 4
     assert client.requests_made == 4 * 2 + 4  # the multipart upload is not an API request
+
+
+def test_api_calls_take_limiter_slots_but_the_multipart_upload_does_not(sandbox, vk, redis_client, limiter_key):
+    """An upload costs 2 slots of the shared limiter (get server + save), not 3: the file POST is free."""
+    limiter = RateLimiter(redis_client, limiter_key, rate=10, per=30.0)
+    client = _client(sandbox, limiter=limiter)
+    client.upload_product_photo(GROUP, _jpeg())
+    assert client.uploads_made == 1 and client.requests_made == 2
+    assert redis_client.zcard(limiter_key) == 2
 
 
 def test_upload_of_a_non_image_is_refused(sandbox, vk):
