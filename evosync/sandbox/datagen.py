@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -183,9 +182,18 @@ _HTML_DESCRIPTIONS = (
 )
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def stable_uuid(rng: random.Random) -> str:
-    """A random-looking but seed-determined UUID4 string (lower case, as Evotor sends product ids)."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A random-looking but seed-determined UUID4 string (lower case, as Evotor sends product ids).
+
+    Same value as ``str(uuid.UUID(int=bits, version=4))``, formatted by hand because this runs
+    for every generated product (uuid.UUID is the hot spot of a 50,000-product catalog).
+    """
+    h = f"{(rng.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def evotor_store_id(rng: random.Random, created: str = "20170228") -> str:
@@ -196,9 +204,14 @@ def evotor_store_id(rng: random.Random, created: str = "20170228") -> str:
 
 def ean13(rng: random.Random) -> str:
     """A valid EAN-13 with a Russian GS1 prefix (460-469) and a correct check digit."""
-    body = f"46{rng.randint(0, 9)}{rng.randrange(10**9):09d}"
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    body = f"46{int(rng.random() * 10**10):010d}"
+    digits = [int(d) for d in body]
+    total = sum(digits[0::2]) + 3 * sum(digits[1::2])
     return body + str((10 - total % 10) % 10)
+
+
+def _pick(rng: random.Random, options: tuple[str, ...]) -> str:
+    return options[int(rng.random() * len(options))]
 
 
 def _rubles(value: float) -> float:
@@ -319,7 +332,7 @@ def iter_products(
 
     for index in range(n_products):
         if index < n_plain:
-            leaf_no = rng.randrange(len(leaves))
+            leaf_no = int(rng.random() * len(leaves))
             product = _plain_product(rng, index, leaves[leaf_no], leaf_ids[leaf_no])
             kind = oddity_at.get(index)
             if kind:
@@ -327,10 +340,10 @@ def iter_products(
         else:
             parent_id, model, (suffix, choices) = variant_slots[index - n_plain]
             product = _variant_product(rng, index, parent_id, model, suffix, choices)
-        product["_image_count"] = rng.randint(1, 3) if rng.random() < with_images_ratio else 0
-        created_ago = rng.randrange(30 * _DAY_MS, 720 * _DAY_MS)
+        product["_image_count"] = 1 + int(rng.random() * 3) if rng.random() < with_images_ratio else 0
+        created_ago = int(rng.uniform(30 * _DAY_MS, 720 * _DAY_MS))
         product["_created_ago_ms"] = created_ago
-        product["_updated_ago_ms"] = rng.randrange(_DAY_MS, created_ago)
+        product["_updated_ago_ms"] = int(rng.uniform(_DAY_MS, created_ago))
         yield product
 
 
@@ -360,16 +373,17 @@ def _place_oddities(rng: random.Random, n_plain: int, enabled: bool) -> dict[int
 
 
 def _plain_product(rng: random.Random, index: int, leaf: _Leaf, parent_id: str) -> dict:
-    brand = rng.choice(leaf.brands)
-    size = rng.choice(leaf.sizes)
-    name = " ".join(part for part in (rng.choice(leaf.nouns), brand, size) if part)
+    # _pick instead of rng.choice/randrange/sample: several times faster, which 50,000 products feel.
+    brand = _pick(rng, leaf.brands)
+    size = _pick(rng, leaf.sizes)
+    name = " ".join(part for part in (_pick(rng, leaf.nouns), brand, size) if part)
     price = _rubles(rng.uniform(*leaf.price))
     if leaf.measure == "кг":
         quantity = round(rng.uniform(0.2, 40.0), 3)
     elif leaf.type == "SERVICE":
         quantity = 0.0
     else:
-        quantity = float(rng.randint(0, 250))
+        quantity = float(int(rng.random() * 251))
     roll = rng.random()
     barcodes = [] if roll < 0.1 or leaf.type == "SERVICE" else [ean13(rng)]
     if roll > 0.93:
@@ -389,9 +403,10 @@ def _plain_product(rng: random.Random, index: int, leaf: _Leaf, parent_id: str) 
         "type": leaf.type,
     }
     if rng.random() < 0.7:  # about 30% of real catalogs have no description at all
-        product["description"] = " ".join(rng.sample(_DESCRIPTION_PARTS, rng.randint(1, 3)))
+        first = int(rng.random() * len(_DESCRIPTION_PARTS))
+        product["description"] = " ".join(_DESCRIPTION_PARTS[first : first + 1 + int(rng.random() * 3)])
     if rng.random() < 0.8:
-        product["article_number"] = f"АРТ-{rng.randrange(10**6):06d}"
+        product["article_number"] = f"АРТ-{int(rng.random() * 10**6):06d}"
     return product
 
 

@@ -400,8 +400,9 @@ class EvotorState:
         change made afterwards is newer than every seeded product. Returns
         ``{"user_id", "stores": [store ids], "groups", "products", "images"}`` (counts are totals).
         """
-        if token not in self._tokens:
-            self.add_account(token)
+        with self._lock:
+            if token not in self._tokens:
+                self.add_account(token)
         summary = {"user_id": self.user_id_for(token), "stores": [], "groups": 0, "products": 0, "images": 0}
         for index in range(n_stores):
             store_seed = seed * 1000 + index
