@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import redis
 
@@ -53,6 +54,14 @@ def key_for_token(token: str, prefix: str = KEY_PREFIX) -> str:
     return prefix + hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+class Limiter(Protocol):
+    """What the VK client needs from a limiter: take a slot before a request, finish it after the answer."""
+
+    def acquire(self, timeout: float | None = None) -> str | None: ...
+
+    def finish(self, slot: str | None) -> None: ...
+
+
 class RateLimiter:
     """At most ``rate`` requests in any window of ``per + margin`` seconds, across processes and hosts.
 
@@ -60,9 +69,7 @@ class RateLimiter:
     moves the slot's stamp to that moment (see ``_FINISH_LUA``). ``slot()`` does both around a block.
     """
 
-    def __init__(
-        self, redis_client: redis.Redis, key: str, rate: int = 3, per: float = 1.0, margin: float = 0.05
-    ):
+    def __init__(self, redis_client: redis.Redis, key: str, rate: int = 3, per: float = 1.0, margin: float = 0.05):
         if rate < 1 or per <= 0 or margin < 0:
             raise ValueError("rate must be >= 1, per > 0 and margin >= 0")
         self.redis = redis_client

@@ -28,7 +28,7 @@ from evosync.clients.errors import (
     VkTransportError,
     vk_error_for,
 )
-from evosync.clients.ratelimit import NullLimiter
+from evosync.clients.ratelimit import Limiter, NullLimiter
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ def split_execute_response(calls: Sequence[VkCall], response: Any, execute_error
                     entry.get("error_code"), entry.get("error_msg"), entry.get("method") or call.method
                 )
             else:
-                error = VkApiError(
-                    1, "call failed inside execute without an execute_errors entry", call.method
-                )
+                error = VkApiError(1, "call failed inside execute without an execute_errors entry", call.method)
             results.append(VkCallResult(call, error=error))
         else:
             results.append(VkCallResult(call, value=value))
@@ -174,7 +172,7 @@ class VkClient:
         version: str = "5.199",
         session: requests.Session | None = None,
         timeout: float = 10.0,
-        limiter: Any = None,
+        limiter: Limiter | None = None,
         max_retries: int = 3,
         token_refresher: Callable[[], str | None] | None = None,
         backoff: float = 0.5,
@@ -314,9 +312,7 @@ class VkClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise VkTransportError(
-                f"photo upload answered HTTP {response.status_code}, not JSON", "upload"
-            ) from exc
+            raise VkTransportError(f"photo upload answered HTTP {response.status_code}, not JSON", "upload") from exc
         if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
             detail = body.get("error") if isinstance(body, dict) else body
             raise VkApiError(1, f"photo upload refused: {detail}", "upload")
@@ -344,7 +340,11 @@ class VkClient:
                 if refreshed or self.token_refresher is None:
                     raise
                 refreshed = True
-                new_token = self.token_refresher()
+                try:
+                    new_token = self.token_refresher()
+                except Exception as exc:  # a failed refresh (VK ID) is an auth failure
+                    log.info("vk %s: token refresh failed: %s", method, type(exc).__name__)
+                    raise VkAuthError(5, f"token refresh failed: {exc}", method) from exc
                 if not new_token or new_token == self._token:
                     raise
                 log.info("vk %s: token refreshed after error 5, retrying", method)

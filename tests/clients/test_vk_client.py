@@ -355,6 +355,18 @@ def test_token_refresher_without_a_new_token_raises_auth_error(sandbox, vk):
     assert len(asked) == 1
 
 
+def test_token_refresher_failure_is_an_auth_error(sandbox, vk):
+    """A refresher that raises (e.g. VK ID says the refresh token is revoked) surfaces as VkAuthError."""
+    vk.revoke_token(TOKEN)
+
+    def refresher():
+        raise e.VkIdError("invalid_grant", "refresh token is invalid or already used")
+
+    with pytest.raises(e.VkAuthError) as info:
+        _client(sandbox, token_refresher=refresher).get_group(GROUP)
+    assert isinstance(info.value.__cause__, e.VkIdError) and info.value.__cause__.revoked
+
+
 def test_token_never_reaches_logs(sandbox, vk, caplog):
     """Retries and errors are logged without the token."""
     vk.faults.push("10")
