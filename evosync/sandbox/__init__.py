@@ -41,9 +41,7 @@ class Sandbox:
         self._server = make_server(self.host, self.port, self.app, threaded=True)
         self.port = self._server.server_port
         self.evotor.public_base_url = self.base_url
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"sandbox:{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox:{self.port}", daemon=True)
         self._thread.start()
         log.info("sandbox listening on %s", self.base_url)
         return self

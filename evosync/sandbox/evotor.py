@@ -109,9 +109,7 @@ class _OrderedRecords:
     def __iter__(self) -> Iterator[dict]:
         return iter(self.items.values())
 
-    def page(
-        self, start: int, size: int, keep: Callable[[dict], bool] | None
-    ) -> tuple[list[dict], int | None]:
+    def page(self, start: int, size: int, keep: Callable[[dict], bool] | None) -> tuple[list[dict], int | None]:
         """Up to ``size`` records from position ``start``; the position to resume at, or None at the end."""
         found: list[dict] = []
         index = start
@@ -438,9 +436,7 @@ class EvotorState:
                 image_count = product.pop("_image_count")
                 created_ms = now - product.pop("_created_ago_ms")
                 updated_ms = now - product.pop("_updated_ago_ms")
-                product.update(
-                    store_id=store_id, user_id=user_id, _created_ms=created_ms, _updated_ms=updated_ms
-                )
+                product.update(store_id=store_id, user_id=user_id, _created_ms=created_ms, _updated_ms=updated_ms)
                 store.products.put(product["id"], product)
                 for _ in range(image_count):
                     image_id = datagen.stable_uuid(image_rng)
@@ -583,9 +579,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
             time.sleep(state.faults.timeout_seconds)
             raise EvotorApiError(504, "Gateway Timeout")
         elif kind == "429":
-            raise EvotorApiError(
-                429, "Too Many Requests", headers={"Retry-After": str(state.retry_after_seconds)}
-            )
+            raise EvotorApiError(429, "Too Many Requests", headers={"Retry-After": str(state.retry_after_seconds)})
         elif kind in ("5xx", "500"):
             raise EvotorApiError(500, "Internal Server Error")
         elif kind in ("502", "503", "504"):
@@ -625,9 +619,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
         items, resume = records.page(start, max(1, state.page_size), keep)
         paging = {}
         if resume is not None:
-            paging["next_cursor"] = _encode_cursor(
-                {"k": kind, "o": owner, "i": resume, "s": since, "e": state._epoch}
-            )
+            paging["next_cursor"] = _encode_cursor({"k": kind, "o": owner, "i": resume, "s": since, "e": state._epoch})
         return {"items": [shape(r) if shape else state._public(r) for r in items], "paging": paging}
 
     def handle(route: str, fault_name: str, view: Callable[[str], object]) -> Response:
@@ -727,9 +719,7 @@ def _parse_since(raw: str | None) -> int | None:
             400, "Validation error", [{"reason": "must be epoch milliseconds", "subject": "since"}]
         ) from exc
     if since < 0:
-        raise EvotorApiError(
-            400, "Validation error", [{"reason": "must not be negative", "subject": "since"}]
-        )
+        raise EvotorApiError(400, "Validation error", [{"reason": "must not be negative", "subject": "since"}])
     return since
 
 

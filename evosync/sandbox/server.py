@@ -50,9 +50,7 @@ def seed_demo(evotor: EvotorState, vk: VkState) -> dict:
     return {
         "evotor_token": DEMO_EVOTOR_TOKEN,
         "evotor_user_id": evotor.user_id_for(DEMO_EVOTOR_TOKEN),
-        "stores": [
-            {"id": s["id"], "name": s["name"], "products": len(evotor.products(s["id"]))} for s in stores
-        ],
+        "stores": [{"id": s["id"], "name": s["name"], "products": len(evotor.products(s["id"]))} for s in stores],
         "vk_token": DEMO_VK_TOKEN,
         "vk_user_id": vk.token_user(DEMO_VK_TOKEN),
         "vk_group_id": DEMO_VK_GROUP_ID,
@@ -123,9 +121,7 @@ def _add_control_routes(app: Flask, evotor: EvotorState, vk: VkState) -> None:
             target.clear()
         if "rate" in body or "kinds" in body:
             try:
-                target.configure(
-                    rate=float(body.get("rate", 0.0)), kinds=body.get("kinds", ()), seed=body.get("seed")
-                )
+                target.configure(rate=float(body.get("rate", 0.0)), kinds=body.get("kinds", ()), seed=body.get("seed"))
             except (TypeError, ValueError) as exc:
                 abort(400, str(exc))
         if body.get("push"):
