@@ -60,7 +60,7 @@ def _open(data: bytes) -> Image.Image:
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """RGB, with any transparency laid over white (not black, as a bare convert would give)."""
-    if image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, BACKGROUND)
         flat.paste(rgba, mask=rgba.getchannel("A"))
