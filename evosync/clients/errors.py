@@ -147,9 +147,7 @@ class VkTransportError(VkApiError):
     default_retryable = True
     TRANSPORT_CODE: ClassVar[int] = 0
 
-    def __init__(
-        self, message: str, method: str | None = None, *, maybe_applied: bool = False, retryable: bool = True
-    ):
+    def __init__(self, message: str, method: str | None = None, *, maybe_applied: bool = False, retryable: bool = True):
         super().__init__(self.TRANSPORT_CODE, message, method, retryable)
         self.maybe_applied = maybe_applied
 

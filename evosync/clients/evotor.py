@@ -44,8 +44,7 @@ def snake_case_keys(value: Any) -> Any:
     """Return ``value`` with every dict key turned from camelCase into snake_case, recursively."""
     if isinstance(value, dict):
         return {
-            _CAMEL.sub(r"_\1", k).lower() if isinstance(k, str) else k: snake_case_keys(v)
-            for k, v in value.items()
+            _CAMEL.sub(r"_\1", k).lower() if isinstance(k, str) else k: snake_case_keys(v) for k, v in value.items()
         }
     if isinstance(value, list):
         return [snake_case_keys(v) for v in value]
@@ -161,9 +160,7 @@ class EvotorClient:
         # The one place the token is put on the wire (Evotor's SDK uses X-Authorization).
         return {"Accept": V2_MEDIA_TYPE, "X-Authorization": self._token}
 
-    def _iter_pages(
-        self, path: str, params: dict | None = None, store_id: str | None = None
-    ) -> Iterator[dict]:
+    def _iter_pages(self, path: str, params: dict | None = None, store_id: str | None = None) -> Iterator[dict]:
         """Follow ``paging.next_cursor`` until the last page; ``params`` go on the first page only."""
         query: dict[str, Any] = dict(params or {})
         seen_cursors: set[str] = set()
@@ -220,9 +217,7 @@ class EvotorClient:
                     status=None if response is None else response.status_code,
                 )
             delay = self.backoff * (2**attempt) * (1 + random.random())  # jitter spreads retries apart
-            log.warning(
-                "evotor %s %s: %s, retry %d in %.2fs", method, _path_of(url), failure, attempt + 1, delay
-            )
+            log.warning("evotor %s %s: %s, retry %d in %.2fs", method, _path_of(url), failure, attempt + 1, delay)
             time.sleep(delay)
             attempt += 1
 
@@ -243,9 +238,7 @@ class EvotorClient:
         if status == 404:
             raise EvotorNotFound(message, status=status)
         if status == 429:
-            raise EvotorRateLimited(
-                message, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-            )
+            raise EvotorRateLimited(message, retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if status == 400:
             violations = body.get("violations") if isinstance(body, dict) else None
             raise EvotorBadRequest(message, violations=violations if isinstance(violations, list) else [])

@@ -78,9 +78,7 @@ class VkIdClient:
         }
         return f"{self.base_url}/authorize?{urlencode(query, quote_via=quote)}"
 
-    def exchange_code(
-        self, code: str, code_verifier: str, device_id: str, redirect_uri: str, state: str
-    ) -> VkIdTokens:
+    def exchange_code(self, code: str, code_verifier: str, device_id: str, redirect_uri: str, state: str) -> VkIdTokens:
         """Trade the code VK ID redirected back with for tokens."""
         form = {
             "grant_type": "authorization_code",
