@@ -1,0 +1,16 @@
+"""Job: refresh one merchant's Evotor catalog mirror (the periodic fan-out lives with the schedule)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..services.evotor_catalog import refresh_catalog
+
+log = logging.getLogger(__name__)
+
+
+def refresh_catalog_job(user_id: int) -> dict:
+    """Refresh the user's catalog and return the summary as a dict (RQ keeps it as the job result)."""
+    summary = refresh_catalog(user_id)
+    log.info("refresh_catalog_job done", extra={"user_id": user_id, "status": summary.status})
+    return summary.as_dict()

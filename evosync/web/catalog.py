@@ -1,0 +1,197 @@
+"""The Evotor catalog pages: stores, the group tree, products, publish toggles and "Refresh now"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..auth import permission_required
+from ..extensions import db
+from ..jobs.catalog import refresh_catalog_job
+from ..jobs.queues import HIGH, enqueue
+from ..models import ConnectionState, EvotorConnection, utcnow
+from ..services import evotor_catalog as catalog
+from .common import safe_next, wants_json
+
+bp = Blueprint("catalog", __name__, url_prefix="/catalog")
+log = logging.getLogger(__name__)
+
+PER_PAGE = 50
+VK_STATE_PROVIDER_KEY = "catalog.vk_state_provider"
+
+# fn(user_id, store_id, evotor_product_ids) -> {evotor_product_id: (label, bootstrap_colour)}
+VkStateProvider = Callable[[int, str, list[str]], dict[str, tuple[str, str]]]
+
+
+def register_vk_state_provider(app: Flask, provider: VkStateProvider) -> None:
+    """The sync team's hook: fills the "VK" column of the products table (hidden while unset)."""
+    app.extensions[VK_STATE_PROVIDER_KEY] = provider
+
+
+def _wants_json_answer() -> bool:
+    return wants_json() or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def _store_or_404(store_id: str):
+    try:
+        return catalog.get_store(current_user.id, store_id)
+    except catalog.CatalogNotFound:
+        abort(404)
+
+
+def _connection() -> EvotorConnection | None:
+    return db.session.execute(db.select(EvotorConnection).filter_by(user_id=current_user.id)).scalar_one_or_none()
+
+
+def _connections_url() -> str:
+    return url_for("connections.index") if "connections.index" in current_app.view_functions else "/connections"
+
+
+def _parse_enabled() -> bool:
+    raw = str(request.form.get("enabled") or (request.get_json(silent=True) or {}).get("enabled") or "")
+    if raw.lower() not in {"1", "0", "true", "false", "on", "off"}:
+        abort(400, description=_("Say whether to enable or disable (enabled=1 or enabled=0)."))
+    return raw.lower() in {"1", "true", "on"}
+
+
+@bp.get("")
+@bp.get("/")
+@permission_required("catalog.view")
+def index():
+    return redirect(url_for("catalog.stores"))
+
+
+@bp.get("/stores")
+@permission_required("catalog.view")
+def stores():
+    conn = _connection()
+    connected = conn is not None and bool(conn.access_token) and conn.state != ConnectionState.NOT_CONNECTED
+    paused = bool(conn and conn.paused_until and conn.paused_until > utcnow())
+    return render_template(
+        "catalog/stores.html",
+        conn=conn,
+        connected=connected,
+        paused=paused,
+        broken=bool(conn and conn.state == ConnectionState.BROKEN),
+        overviews=catalog.store_overviews(current_user.id) if connected else [],
+        connections_url=_connections_url(),
+    )
+
+
+@bp.get("/stores/<store_id>/groups")
+@permission_required("catalog.view")
+def groups(store_id: str):
+    store = _store_or_404(store_id)
+    enabled = catalog.store_enabled_map(current_user.id).get(store_id, False)
+    tree = catalog.group_tree(current_user.id, store_id, store_is_enabled=enabled)
+    top_level = catalog.product_page(current_user.id, store_id, per_page=1).total - sum(n.total_count for n in tree)
+    return render_template("catalog/groups.html", store=store, store_enabled=enabled, tree=tree, top_level=top_level)
+
+
+@bp.get("/stores/<store_id>/products")
+@permission_required("catalog.view")
+def products(store_id: str):
+    store = _store_or_404(store_id)
+    group_id = request.args.get("group") or None
+    query = request.args.get("q", "")
+    page_no = request.args.get("page", 1, type=int) or 1
+    try:
+        page = catalog.product_page(
+            current_user.id, store_id, group_id=group_id, query=query, page=page_no, per_page=PER_PAGE
+        )
+    except catalog.CatalogNotFound:
+        abort(404)
+    provider: VkStateProvider | None = current_app.extensions.get(VK_STATE_PROVIDER_KEY)
+    vk_states = provider(current_user.id, store_id, [p.evotor_id for p in page.items]) if provider else None
+    names = catalog.group_names(current_user.id, store_id)
+    return render_template(
+        "catalog/products.html",
+        store=store,
+        page=page,
+        query=query,
+        group_id=group_id,
+        group_name=names.get(group_id) if group_id else None,
+        group_names=names,
+        groups_flat=sorted(names.items(), key=lambda kv: kv[1].lower()),
+        vk_states=vk_states,
+    )
+
+
+@bp.post("/stores/<store_id>/toggle")
+@permission_required("catalog.manage")
+def toggle_store(store_id: str):
+    _store_or_404(store_id)
+    enabled = _parse_enabled()
+    store = catalog.set_store_enabled(current_user.id, store_id, enabled)
+    if _wants_json_answer():
+        return jsonify(
+            {
+                "ok": True,
+                "store_id": store_id,
+                "enabled": enabled,
+                "groups": catalog.effective_group_states(current_user.id, store_id),
+            }
+        )
+    if enabled:
+        flash(_("Store «%(name)s» will be published to VK.", name=store.name), "success")
+    else:
+        flash(_("Store «%(name)s» will not be published to VK.", name=store.name), "info")
+    return redirect(safe_next(request.form.get("next"), url_for("catalog.stores")))
+
+
+@bp.post("/stores/<store_id>/groups/<group_id>/toggle")
+@permission_required("catalog.manage")
+def toggle_group(store_id: str, group_id: str):
+    _store_or_404(store_id)
+    enabled = _parse_enabled()
+    try:
+        group = catalog.set_group_enabled(current_user.id, store_id, group_id, enabled)
+    except catalog.CatalogNotFound:
+        abort(404)
+    if _wants_json_answer():
+        return jsonify(
+            {
+                "ok": True,
+                "store_id": store_id,
+                "group_id": group_id,
+                "enabled": enabled,
+                "groups": catalog.effective_group_states(current_user.id, store_id),
+            }
+        )
+    if enabled:
+        flash(_("Group «%(name)s» and what is inside it will be published.", name=group.name), "success")
+    else:
+        flash(_("Group «%(name)s» and everything inside it will not be published.", name=group.name), "info")
+    return redirect(safe_next(request.form.get("next"), url_for("catalog.groups", store_id=store_id)))
+
+
+@bp.post("/refresh")
+@permission_required("catalog.manage")
+def refresh():
+    conn = _connection()
+    if conn is None or not conn.access_token or conn.state == ConnectionState.NOT_CONNECTED:
+        message = _("Connect Evotor first: then we can read your catalog.")
+        if _wants_json_answer():
+            return jsonify({"ok": False, "message": message}), 409
+        flash(message, "warning")
+        return redirect(url_for("catalog.stores"))
+    enqueue(
+        refresh_catalog_job,
+        current_user.id,
+        queue=HIGH,
+        title=f"Refresh Evotor catalog of user {current_user.id}",
+        job_id=f"refresh-catalog-{current_user.id}",
+        timeout=3600,
+    )
+    if current_app.config.get("RUN_JOBS_INLINE"):
+        message = _("The catalog has been refreshed from Evotor.")
+    else:
+        message = _("Refreshing your catalog from Evotor. This takes a minute or two; reload the page to see it.")
+    if _wants_json_answer():
+        return jsonify({"ok": True, "message": message}), 202
+    flash(message, "success")
+    return redirect(safe_next(request.form.get("next"), url_for("catalog.stores")))
