@@ -105,6 +105,7 @@ def load_config(instance_path: str) -> dict:
         "EVOTOR_WEBHOOK_SECRET": env_str("EVOTOR_WEBHOOK_SECRET"),
         "EVOTOR_API_URL": env_str("EVOTOR_API_URL", "https://api.evotor.ru").rstrip("/"),
         "EVOTOR_TIMEOUT": env_float("EVOTOR_TIMEOUT", 15.0),
+        "EVOTOR_IMAGE_CHECKS_PER_REFRESH": env_int("EVOTOR_IMAGE_CHECKS_PER_REFRESH", 1000, minimum=0),
         "VK_API_URL": env_str("VK_API_URL", "https://api.vk.com/method").rstrip("/"),
         "VK_API_VERSION": env_str("VK_API_VERSION", "5.199"),
         "VK_TIMEOUT": env_float("VK_TIMEOUT", 15.0),
