@@ -1,0 +1,129 @@
+"""The VK market pages: the community's albums, the products of each, and "Refresh now"."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..auth import permission_required
+from ..jobs.queues import HIGH, enqueue
+from ..jobs.vk_catalog import refresh_vk_catalog_job
+from ..models import ConnectionState, VkConnection, utcnow
+from ..services import vk_catalog as mirror
+from ..services.connections import get_vk_connection
+from .common import wants_json
+
+bp = Blueprint("vk_catalog", __name__, url_prefix="/vk-catalog")
+log = logging.getLogger(__name__)
+
+PER_PAGE = 24  # a grid of 1 / 2 / 3 / 4 columns fills evenly
+
+
+def _connections_url() -> str:
+    return url_for("connections.index") if "connections.index" in current_app.view_functions else "/connections"
+
+
+def _is_connected(conn: VkConnection | None) -> bool:
+    return bool(conn and conn.access_token and conn.group_id and conn.state != ConnectionState.NOT_CONNECTED)
+
+
+def _page_context(conn: VkConnection | None) -> dict:
+    """What every VK catalog page shows above its content: connection, last refresh, what to do next."""
+    last = mirror.last_refresh(current_user.id)
+    return {
+        "conn": conn,
+        "connected": _is_connected(conn),
+        "broken": bool(conn and conn.state == ConnectionState.BROKEN),
+        "paused": bool(conn and conn.paused_until and conn.paused_until > utcnow()),
+        "last": last,
+        "last_message": mirror.explain(last["reason"], **(last.get("params") or {})) if last else None,
+        "connections_url": _connections_url(),
+        "can_refresh": current_user.has_permission("catalog.manage"),
+        "vk_item_url": mirror.vk_item_url,
+    }
+
+
+@bp.get("")
+@bp.get("/")
+@permission_required("catalog.view")
+def index():
+    return redirect(url_for("vk_catalog.albums"))
+
+
+@bp.get("/albums")
+@permission_required("catalog.view")
+def albums():
+    conn = get_vk_connection(current_user.id)
+    context = _page_context(conn)
+    albums = mirror.mirror_albums(current_user.id)
+    total, unalbumed = mirror.count_products(current_user.id)
+    never_refreshed = not albums and not total and context["last"] is None
+    return render_template(
+        "vk_catalog/albums.html",
+        albums=albums,
+        total=total,
+        unalbumed=unalbumed,
+        never_refreshed=never_refreshed,
+        **context,
+    )
+
+
+def _products(album, vk_album_id: int | None, title: str):
+    conn = get_vk_connection(current_user.id)
+    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    page = mirror.products_page(current_user.id, vk_album_id, page=page_no, per_page=PER_PAGE)
+    if page_no > page.pages:
+        abort(404)
+    return render_template("vk_catalog/products.html", album=album, title=title, page=page, **_page_context(conn))
+
+
+@bp.get("/albums/<int:album_id>/products")
+@permission_required("catalog.view")
+def album_products(album_id: int):
+    """Products of one album (``album_id`` is the mirror row's id); 0 shows the items in no album."""
+    if album_id == mirror.NO_ALBUM:
+        return _products(None, mirror.NO_ALBUM, _("Not in any album"))
+    album = mirror.mirror_album(current_user.id, album_id)
+    if album is None:
+        abort(404)
+    return _products(album, album.vk_album_id, album.title)
+
+
+@bp.get("/products")
+@permission_required("catalog.view")
+def products():
+    """Every mirrored product, newest first."""
+    return _products(None, mirror.ALL_ITEMS, _("All products"))
+
+
+@bp.post("/refresh")
+@permission_required("catalog.manage")
+def refresh():
+    if not _is_connected(get_vk_connection(current_user.id)):
+        message = _("Connect your VK community first: then we can read its products.")
+        if wants_json():
+            return jsonify({"ok": False, "message": message}), 409
+        flash(message, "warning")
+        return redirect(url_for("vk_catalog.albums"))
+    enqueue(
+        refresh_vk_catalog_job,
+        current_user.id,
+        queue=HIGH,
+        title=f"Refresh VK catalog of user {current_user.id}",
+        timeout=1800,
+    )
+    if current_app.config.get("RUN_JOBS_INLINE"):
+        last = mirror.last_refresh(current_user.id) or {}
+        ok = last.get("status") == "ok"
+        message = mirror.explain(last.get("reason", "vk_error"), **(last.get("params") or {}))
+        category = "success" if ok else "warning"
+    else:
+        message = _("Reading your VK market now. This takes up to a minute; reload the page to see it.")
+        ok, category = True, "success"
+    if wants_json():
+        return jsonify({"ok": ok, "message": message}), 202
+    flash(message, category)
+    return redirect(url_for("vk_catalog.albums"))
