@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import has_request_context, request
 from flask_login import current_user
 
 LANGUAGES = ("ru", "en")
@@ -10,6 +10,8 @@ DEFAULT_LANGUAGE = "ru"
 
 
 def select_locale() -> str:
+    if not has_request_context():  # jobs and CLI: Russian unless a caller forces a locale
+        return DEFAULT_LANGUAGE
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in LANGUAGES:
         return chosen

@@ -284,6 +284,14 @@ class VkClient:
         saved = self.call("market.saveProductPhoto", upload_response=uploaded)
         return int(saved.get("photo_id") or saved["id"]) if isinstance(saved, dict) else int(saved)
 
+    def photo_upload_url(self, group_id: int) -> str:
+        """An upload server address for product photos of ``group_id``; VK lets one address take many files."""
+        return self.call("market.getProductPhotoUploadServer", group_id=group_id)["upload_url"]
+
+    def upload_photo_file(self, upload_url: str, image_bytes: bytes) -> str:
+        """Upload one prepared photo; the raw JSON to hand to market.saveProductPhoto (batchable in execute)."""
+        return self._upload_file(upload_url, image_bytes)
+
     def _upload_legacy_photo(self, group_id: int, image_bytes: bytes) -> int:
         server = self.call("photos.getMarketUploadServer", group_id=group_id, main_photo=1)
         uploaded = json.loads(self._upload_file(server["upload_url"], image_bytes))

@@ -1,0 +1,260 @@
+"""One sync run for one merchant: read VK, plan, guard, apply; repeat while VK's answers left doubt.
+
+The same function serves "Sync now", the scheduled and webhook jobs, and the CLI. Each pass re-reads the VK
+market first (execute-batched market.get pages), so a write whose answer was lost is adopted, not repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
+from ...extensions import db
+from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
+from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
+from ..vk_catalog import refresh_vk_catalog
+from . import plan as p
+from .apply import Applier, ApplyResult, PhotoSource, SyncStopped
+from .loader import load_plan_input
+
+log = logging.getLogger(__name__)
+
+MAX_PASSES = 3
+GUARD_SHARE = 0.30  # a run may remove at most this share of the merchant's published items ...
+GUARD_MIN = 10  # ... unless it removes this many or fewer
+FLOOD_PAUSE = dt.timedelta(minutes=30)
+MAX_FAILURES_KEPT = 500
+MAX_REMOVALS_SHOWN = 500
+
+TRIGGERS = ("manual", "schedule", "webhook", "cli", "retry", "confirm")
+
+
+@dataclass
+class Preview:
+    plan: p.Plan
+    guarded: bool
+    vk_mirror_age: dt.datetime | None = None
+
+
+def guard_holds(plan: p.Plan) -> bool:
+    """The mass-removal guard: more than 30 % of the published items (and more than 10) would go."""
+    removals = plan.removal_count
+    return removals > GUARD_MIN and removals > GUARD_SHARE * max(plan.published, 1)
+
+
+def _usable_vk_connection(user_id: int) -> VkConnection:
+    conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
+    if conn is None or not conn.access_token or not conn.group_id:
+        raise NotConnectedError("Connect your VK community on the Connections page first.")
+    if conn.state == ConnectionState.BROKEN:
+        raise NotConnectedError(
+            "The VK connection needs your attention (see the Connections page): " + (conn.last_error or "")
+        )
+    if conn.paused_until and conn.paused_until > utcnow():
+        raise NotConnectedError(
+            f"VK asked us to slow down; syncing resumes after {conn.paused_until:%Y-%m-%d %H:%M} UTC."
+        )
+    return conn
+
+
+def preview(user_id: int) -> Preview:
+    """The dry-run plan from the mirrors as they are (no VK request)."""
+    conn = _usable_vk_connection(user_id)
+    data, _urls = load_plan_input(user_id, int(conn.group_id))
+    plan = p.build_plan(data)
+    return Preview(plan=plan, guarded=guard_holds(plan))
+
+
+def start_run(user_id: int, trigger: str = "manual", dry_run: bool = False) -> SyncRun:
+    run = SyncRun(
+        user_id=user_id, trigger=trigger if trigger in TRIGGERS else "manual", dry_run=dry_run, status=RunStatus.QUEUED
+    )
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def run_sync(
+    user_id: int, *, run_id: int | None = None, trigger: str = "manual", confirm_removals: bool = False
+) -> SyncRun:
+    """Run a sync to the end and return its SyncRun row; never raises for VK or Evotor trouble."""
+    run = db.session.get(SyncRun, run_id) if run_id else None
+    if run is None or run.user_id != user_id:
+        run = start_run(user_id, trigger)
+    run.status, run.started_at, run.error = RunStatus.RUNNING, utcnow(), None
+    run.progress_done = run.progress_total = 0
+    db.session.commit()
+    total = ApplyResult()
+    requests = 0
+    waiting: list[p.Remove] = []
+    try:
+        conn = _usable_vk_connection(user_id)
+        group_id = int(conn.group_id)
+        client = vk_client_for(conn)
+        photos = PhotoSource(current_app.config["VK_DEFAULT_PHOTO_PATH"], _image_downloader(user_id), {})
+        for pass_no in range(MAX_PASSES + 1):  # the last pass only re-reads VK, so the mirror ends up true
+            refresh = refresh_vk_catalog(user_id)
+            requests += getattr(refresh, "vk_requests", 0) or 0
+            if refresh.status != "ok":
+                raise RunFailed(refresh.message or "The VK market could not be read.")
+            data, image_urls = load_plan_input(user_id, group_id)
+            photos._urls = image_urls
+            plan = p.build_plan(data)
+            allow_removals = confirm_removals or not guard_holds(plan)
+            if pass_no == 0:
+                _record_plan(run, plan)
+            waiting = [] if allow_removals else [r for r in plan.removals if not r.duplicate]
+            if pass_no == MAX_PASSES or not (plan.has_writes_besides_removals or (allow_removals and plan.removals)):
+                break
+            applier = Applier(
+                user_id=user_id,
+                group_id=group_id,
+                client=client,
+                photos=photos,
+                progress=lambda done: _progress(run, done),
+            )
+            result = applier.apply(plan, allow_removals=allow_removals)
+            total.merge(result)
+        _finish(run, total, requests + client.requests_made, waiting)
+    except SyncStopped as stop:
+        db.session.rollback()
+        _stop(run, user_id, stop.error, total, requests)
+    except (NotConnectedError, RunFailed) as exc:
+        db.session.rollback()
+        _fail(run, total, str(exc))
+    except Exception:
+        db.session.rollback()
+        log.exception("sync run crashed", extra={"user_id": user_id, "run_id": run.id})
+        _fail(run, total, "An unexpected error stopped the sync; it has been logged and will be retried.")
+    log.info(
+        "sync run finished",
+        extra={
+            "user_id": user_id,
+            "run_id": run.id,
+            "status": run.status,
+            "items_created": run.created_count,
+            "items_updated": run.updated_count,
+            "items_removed": run.removed_count,
+            "items_failed": run.failed_count,
+            "api_requests": run.api_requests,
+        },
+    )
+    return run
+
+
+class RunFailed(Exception):
+    """The run cannot go on; the message is for the merchant."""
+
+
+def _image_downloader(user_id: int):
+    conn = get_evotor_connection(user_id)
+    try:
+        client = evotor_client_for(conn)
+    except NotConnectedError:
+        return None
+    return client.download
+
+
+def _record_plan(run: SyncRun, plan: p.Plan) -> None:
+    summary = plan.summary()
+    run.progress_total = (
+        len(plan.creates) * 3
+        + len(plan.updates)
+        + len(plan.removals)
+        + len(plan.album_creates)
+        + len(plan.album_renames)
+        + len(plan.album_deletes)
+        + len(plan.album_adds)
+        + len(plan.album_removes)
+    )
+    run.unchanged_count = plan.unchanged
+    run.details = {
+        **(run.details or {}),
+        "plan": summary,
+        "skipped": [
+            {"key": f"{s.key[0]}:{s.key[1]}", "title": s.title, "reason": s.reason}
+            for s in plan.skipped[:MAX_FAILURES_KEPT]
+        ],
+    }
+    db.session.commit()
+
+
+def _progress(run: SyncRun, done: int) -> None:
+    run.progress_done = min(run.progress_done + done, max(run.progress_total, run.progress_done + done))
+    db.session.commit()
+
+
+def _counts(run: SyncRun, total: ApplyResult, requests: int) -> None:
+    run.created_count, run.updated_count, run.removed_count = total.created, total.updated, total.removed
+    run.failed_count, run.albums_changed, run.photos_uploaded = (
+        len(total.failures),
+        total.albums_changed,
+        total.photos_uploaded,
+    )
+    run.api_calls, run.api_requests = total.calls, requests
+    run.finished_at = utcnow()
+    failures = [{"key": k, **v} for k, v in list(total.failures.items())[:MAX_FAILURES_KEPT]]
+    run.details = {**(run.details or {}), "failures": failures}
+
+
+def _finish(run: SyncRun, total: ApplyResult, requests: int, waiting: list[p.Remove]) -> None:
+    _counts(run, total, requests)
+    if waiting:
+        run.status = RunStatus.WAITING_CONFIRMATION
+        run.details = {
+            **run.details,
+            "pending_removals": [
+                {
+                    "key": f"{r.key[0]}:{r.key[1]}" if r.key else None,
+                    "vk_item_id": r.vk_item_id,
+                    "title": r.title,
+                    "reason": r.reason,
+                    "mode": r.mode,
+                }
+                for r in waiting[:MAX_REMOVALS_SHOWN]
+            ],
+            "pending_removals_total": len(waiting),
+        }
+        run.error = (
+            f"{len(waiting)} items would be removed from VK at once. Nothing was removed: "
+            "check the list and confirm if this is intended."
+        )
+    else:
+        run.status = RunStatus.PARTIAL if total.failures else RunStatus.SUCCEEDED
+    run.progress_done = max(run.progress_done, run.progress_total)
+    db.session.commit()
+
+
+def _fail(run: SyncRun, total: ApplyResult, message: str) -> None:
+    _counts(run, total, run.api_requests or 0)
+    run.status, run.error = RunStatus.FAILED, message
+    db.session.commit()
+
+
+def _stop(run: SyncRun, user_id: int, error: VkApiError, total: ApplyResult, requests: int) -> None:
+    """Token, rights, market or pace trouble: only this merchant stops, with words they can act on."""
+    conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
+    if isinstance(error, VkAuthError):
+        message = "VK no longer accepts the token (it expired or was revoked). Reconnect VK on the Connections page."
+    elif isinstance(error, VkFloodControl):
+        message = "VK asked us to slow down (flood control). Syncing resumes automatically in 30 minutes."
+        if conn is not None:
+            conn.paused_until = utcnow() + FLOOD_PAUSE
+    elif isinstance(error, VkMarketDisabled):
+        message = "Products are switched off in your VK community. Turn on «Товары» in the community settings."
+    elif error.code in (1405, 1406, 1407):
+        message = (
+            "VK's limit on items or albums in your community is reached. Remove some items in VK or "
+            "publish fewer products, then sync again."
+        )
+    else:
+        message = f"VK refused access (error {error.code}). Check that you administer the community."
+    if conn is not None and not isinstance(error, VkFloodControl) and error.code not in (1405, 1406, 1407):
+        record_failure(conn, error, commit=False)
+    _counts(run, total, requests)
+    run.status, run.error = RunStatus.FAILED, message
+    db.session.commit()
