@@ -64,7 +64,9 @@ def fit_words(text: str, limit: int) -> str:
     space = cut.rfind(" ")
     if space >= limit // 2:
         cut = cut[:space]
-    return cut.rstrip(" ,.;:-—") + "…"
+    tidy = cut.rstrip(" ,.;:-—")
+    # Text made of punctuation would shrink to a bare ellipsis (below VK's minimum): keep the hard cut then.
+    return (tidy if len(tidy) >= limit // 2 else text[: limit - 1].rstrip()) + "…"
 
 
 def item_name(name: str | None, variant: str = "", article: str = "", code: str = "") -> str:
