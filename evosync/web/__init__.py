@@ -9,5 +9,4 @@ from .webhooks import bp as evotor_webhooks_bp
 
 BLUEPRINTS = [health_bp, vk_catalog_bp]
 BLUEPRINTS += [connections_bp, evotor_webhooks_bp, docs_bp]
-BLUEPRINTS += [auth_extra_bp, profile_bp]
 BLUEPRINTS += [catalog_bp]
