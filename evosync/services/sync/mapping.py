@@ -134,7 +134,12 @@ def item_price(price, markup_percent: Decimal = Decimal(0), rounding: str = "non
     number = to_decimal(price)
     if number is None or number <= 0:
         return None
-    number = number * (Decimal(100) + Decimal(markup_percent)) / Decimal(100)
+    try:
+        number = number * (Decimal(100) + Decimal(markup_percent)) / Decimal(100)
+    except ArithmeticError:  # decimal.Overflow for a typo like 1e999999: not a price
+        return None
+    if number <= 0 or number > PRICE_MAX:  # before rounding: quantize() raises on numbers past 28 digits
+        return None
     if rounding == "ruble":
         number = number.quantize(Decimal(1), rounding=ROUND_HALF_UP)
     elif rounding == "ten":
