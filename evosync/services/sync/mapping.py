@@ -39,13 +39,16 @@ def clean_text(value: str | None) -> str:
     """Printable text: no control characters, no zero-width junk, normalised Unicode."""
     if not value:
         return ""
-    value = unicodedata.normalize("NFC", str(value))
+    value = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for ch in value:
         if ch in "\n\t":
             out.append(ch)
             continue
         category = unicodedata.category(ch)
+        if category == "Cc" and ch.isspace():  # vertical tab, form feed, NEL...: a gap, not glue between words
+            out.append(" ")
+            continue
         if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in "\u200d\ufe0f"):
             continue
         out.append(ch)
