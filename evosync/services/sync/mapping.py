@@ -76,8 +76,14 @@ def item_name(name: str | None, variant: str = "", article: str = "", code: str 
     """The Evotor name, whitespace tidied, with the variant's values, fitted to VK's 4..100 characters."""
     base = tidy_line(name)
     variant = tidy_line(variant)
-    if variant and variant.lower() not in base.lower():
-        base = f"{base} ({variant})" if base else variant
+    # Whole words only: size "S" is not already in "T-shirt Basic".
+    if variant and not re.search(rf"(?<!\w){re.escape(variant)}(?!\w)", base, re.I):
+        if base:
+            # Cut the base, not the values: they are what tells the variants apart.
+            suffix = f" ({fit_words(variant, NAME_MAX // 2)})"
+            base = fit_words(base, NAME_MAX - len(suffix)) + suffix
+        else:
+            base = variant
     if not base:
         base = f"Товар {tidy_line(code) or tidy_line(article)}".strip()
     if len(base) < NAME_MIN:
