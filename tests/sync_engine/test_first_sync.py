@@ -47,3 +47,19 @@ def test_resync_with_nothing_changed_makes_zero_writes(fast_vk, sandbox):
     assert second.status == RunStatus.SUCCEEDED, second.error
     assert sandbox.vk.stats["writes"] == writes_before
     assert second.created_count == second.updated_count == second.removed_count == 0
+
+
+def test_cli_dry_run_and_sync(fast_vk, sandbox, runner):
+    """`flask sync-vk --dry-run` prints the plan and writes nothing; without it, it publishes."""
+    shop = open_shop(sandbox, n_products=8)
+    from evosync.services.vk_catalog import refresh_vk_catalog
+
+    refresh_vk_catalog(shop.user_id)
+    result = runner.invoke(args=["sync-vk", "--user", shop.user.email, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.output and "create" in result.output
+    assert sandbox.vk.stats["writes"] == 0
+    result = runner.invoke(args=["sync-vk", "--user", shop.user.email])
+    assert result.exit_code == 0, result.output
+    assert "created" in result.output
+    assert shop.vk_items()

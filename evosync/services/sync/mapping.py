@@ -18,7 +18,7 @@ PRICE_MAX = Decimal("99999999")  # above this VK refuses; such a price is a typo
 DEFAULT_DESCRIPTION_TEMPLATE = "{name}. Артикул: {article}. Единица: {measure}."
 ROUNDING_CHOICES = ("none", "ruble", "ten", "ninety_nine")
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"</?[A-Za-z!?][^<>]*>")  # a tag starts with a letter: "< 3 лет" is text
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:ru|com|рф|net|org|su|info|me|io)(?:/\S*)?\b", re.I)
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -101,7 +101,7 @@ def strip_markup(text: str | None) -> str:
     text = clean_text(text)
     text = re.sub(r"<\s*(br|/p|/div|/li)\s*/?>", "\n", text, flags=re.I)
     text = html.unescape(_TAG.sub(" ", text))
-    text = _TAG.sub(" ", text)  # entities may have hidden tags
+    text = _TAG.sub(" ", clean_text(text))  # entities may have hidden tags or control characters
     text = _LINK.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

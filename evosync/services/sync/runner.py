@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
+from redis.exceptions import LockError
 
 from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
 from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
+from ...redis_conn import get_redis
 from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog import refresh_vk_catalog
 from . import plan as p
@@ -24,6 +26,8 @@ from .loader import load_plan_input
 log = logging.getLogger(__name__)
 
 MAX_PASSES = 3
+LOCK_KEY = "evosync:lock:sync:{user_id}"
+LOCK_TTL = 300  # seconds; renewed after every batch, so only a dead worker's lock runs out
 GUARD_SHARE = 0.30  # a run may remove at most this share of the merchant's published items ...
 GUARD_MIN = 10  # ... unless it removes this many or fewer
 FLOOD_PAUSE = dt.timedelta(minutes=30)
@@ -81,10 +85,30 @@ def start_run(user_id: int, trigger: str = "manual", dry_run: bool = False) -> S
 def run_sync(
     user_id: int, *, run_id: int | None = None, trigger: str = "manual", confirm_removals: bool = False
 ) -> SyncRun:
-    """Run a sync to the end and return its SyncRun row; never raises for VK or Evotor trouble."""
+    """Run a sync to the end and return its SyncRun row; never raises for VK or Evotor trouble.
+
+    One merchant's sync never runs twice at once (a Redis lock); a run that finds the lock taken is
+    closed as cancelled, since the running one publishes the same catalog.
+    """
     run = db.session.get(SyncRun, run_id) if run_id else None
     if run is None or run.user_id != user_id:
         run = start_run(user_id, trigger)
+    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=LOCK_TTL, blocking=False)
+    if not lock.acquire():
+        run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
+        run.error = "Another sync of this shop was already running; it covers this request."
+        db.session.commit()
+        return run
+    try:
+        return _run_locked(run, user_id, confirm_removals, lock)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("sync lock expired before release", extra={"user_id": user_id})
+
+
+def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> SyncRun:
     run.status, run.started_at, run.error = RunStatus.RUNNING, utcnow(), None
     run.progress_done = run.progress_total = 0
     db.session.commit()
@@ -115,7 +139,7 @@ def run_sync(
                 group_id=group_id,
                 client=client,
                 photos=photos,
-                progress=lambda done: _progress(run, done),
+                progress=lambda done: _progress(run, done, lock),
             )
             result = applier.apply(plan, allow_removals=allow_removals)
             total.merge(result)
@@ -183,7 +207,8 @@ def _record_plan(run: SyncRun, plan: p.Plan) -> None:
     db.session.commit()
 
 
-def _progress(run: SyncRun, done: int) -> None:
+def _progress(run: SyncRun, done: int, lock) -> None:
+    lock.extend(LOCK_TTL, replace_ttl=True)
     run.progress_done = min(run.progress_done + done, max(run.progress_total, run.progress_done + done))
     db.session.commit()
 
