@@ -68,7 +68,7 @@ def refresh_catalog_command(email: str | None) -> None:
 
     from .extensions import db
     from .models import User
-    from .services.evotor_catalog import OK, refresh_all, refresh_catalog
+    from .services.evotor_catalog import BROKEN, FAILED, refresh_all, refresh_catalog
 
     if email:
         user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
@@ -81,7 +81,7 @@ def refresh_catalog_command(email: str | None) -> None:
             click.echo("no connected Evotor accounts")
     for summary in summaries:
         click.echo("\n".join(summary.lines()))
-    if any(s.status != OK for s in summaries):
+    if any(s.status in (BROKEN, FAILED) for s in summaries):  # paused or not connected is no failure
         raise SystemExit(1)
 
 

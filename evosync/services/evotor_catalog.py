@@ -28,7 +28,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import gettext as _
 
 from ..clients.errors import (
     EvotorAuthError,
@@ -50,6 +49,17 @@ from ..models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+
+def N_(message: str) -> str:
+    """Mark a message for translation without translating it now.
+
+    Messages stored in the database are kept as their English msgid (refreshes run in workers,
+    outside any request and its language) and translated when a page shows them: ``_(conn.last_error)``.
+    """
+    return message
+
 
 CHUNK_SIZE = 500
 DEFAULT_IMAGE_CHECKS_PER_REFRESH = 1000
@@ -197,7 +207,7 @@ def _refresh(
         log.warning("catalog refresh: Evotor rate limit", extra={"user_id": user_id, "retry_after": exc.retry_after})
     except EvotorError as exc:
         db.session.rollback()
-        _record_failure(user_id, _("Evotor did not answer properly; we will try again at the next refresh."))
+        _record_failure(user_id, N_("Evotor did not answer properly; we will try again at the next refresh."))
         summary.status, summary.reason = FAILED, f"{type(exc).__name__}: {exc}"
         log.warning(
             "catalog refresh failed", extra={"user_id": user_id, "error": type(exc).__name__, "reason": str(exc)}
@@ -219,12 +229,12 @@ def _mark_broken(user_id: int, exc: EvotorAuthError) -> None:
     conn = _connection(user_id)
     conn.state = ConnectionState.BROKEN
     if exc.status == 403:
-        conn.last_error = _(
+        conn.last_error = N_(
             "Evotor refused access: the EvoSync app is not installed or lacks rights in your Evotor account. "
             "Install it in the Evotor app store, then reconnect Evotor on the Connections page."
         )
     else:
-        conn.last_error = _(
+        conn.last_error = N_(
             "Evotor no longer accepts our access key (it was revoked or has expired). "
             "Please reconnect Evotor on the Connections page."
         )
@@ -236,7 +246,7 @@ def _pause(user_id: int, retry_after: float) -> dt.datetime:
     conn = _connection(user_id)
     until = utcnow() + dt.timedelta(seconds=max(1.0, retry_after))
     conn.paused_until = until
-    conn.last_error = _("Evotor asked us to slow down. We will continue automatically after a pause.")
+    conn.last_error = N_("Evotor asked us to slow down. We will continue automatically after a pause.")
     conn.last_error_at = utcnow()
     db.session.commit()
     return until

@@ -1,0 +1,213 @@
+"""The catalog pages over the Flask test client: content, empty states, toggles (form and JSON), CSRF, isolation, search."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from evosync.extensions import db
+from evosync.models import ConnectionState, EvotorConnection, SyncFilter
+from evosync.services.evotor_catalog import publishable_scope, refresh_catalog
+from tests.catalog.conftest import connect_merchant
+from tests.factories import logged_in_client, make_user
+
+
+@pytest.fixture
+def refreshed(merchant):
+    assert refresh_catalog(merchant.user.id).ok
+    return merchant
+
+
+@pytest.fixture
+def web(evotor_app, refreshed):
+    return logged_in_client(evotor_app, refreshed.user)
+
+
+def _html(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def test_catalog_redirects_to_stores_and_lists_them_with_counts(web, refreshed):
+    """/catalog -> /catalog/stores, which shows both stores, their product counts and a toggle each."""
+    resp = web.get("/catalog")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/catalog/stores")
+    page = _html(web.get("/catalog/stores"))
+    assert "Магазин А" in page and "Магазин Б" in page
+    row_a = re.search(r'data-store-id="%s".*?</tr>' % refreshed.stores["a"], page, re.S).group(0)
+    assert ">17<" in row_a  # products
+    assert f'/catalog/stores/{refreshed.stores["a"]}/toggle' in row_a
+    assert "table-responsive" in page
+
+
+def test_groups_page_shows_the_nested_tree_with_toggles(web, refreshed):
+    """The group page nests Сыры inside Молочное inside Продукты, each with its toggle form."""
+    page = _html(web.get(f"/catalog/stores/{refreshed.stores['a']}/groups"))
+    food = page.index("Продукты")
+    assert food < page.index("Молочное") < page.index("Сыры")
+    for key in ("food", "dairy", "cheese", "drinks"):
+        assert f"/groups/{refreshed.groups[key]}/toggle" in page
+    assert "This store is turned off" in page
+
+
+def test_products_are_paginated_filtered_by_group_and_searchable(evotor_app, sandbox, web, refreshed):
+    """Pages of 50; group filter includes subgroups; search by name, code and barcode."""
+    a = refreshed.stores["a"]
+    for i in range(40):
+        sandbox.evotor.add_product(refreshed.token, a, f"Печенье {i:02d}", 50, code=f"9{i:03d}")
+    assert refresh_catalog(refreshed.user.id).ok
+    first = _html(web.get(f"/catalog/stores/{a}/products"))
+    assert first.count("data-product-id=") == 50 and "57 products in this store" in first
+    second = _html(web.get(f"/catalog/stores/{a}/products?page=2"))
+    assert second.count("data-product-id=") == 7
+    food = _html(web.get(f"/catalog/stores/{a}/products?group={refreshed.groups['food']}"))
+    assert food.count("data-product-id=") == 2 and "Сыр Российский" in food and "Молоко" in food
+    by_name = _html(web.get(f"/catalog/stores/{a}/products", query_string={"q": "молоко"}))
+    assert by_name.count("data-product-id=") == 1 and f'data-product-id="{refreshed.products["milk"]}"' in by_name
+    by_code = _html(web.get(f"/catalog/stores/{a}/products?q=102"))
+    assert by_code.count("data-product-id=") == 1 and "Сыр Российский" in by_code
+    by_barcode = _html(web.get(f"/catalog/stores/{a}/products?q=2000000000022"))
+    assert by_barcode.count("data-product-id=") == 1 and "Сыр Российский" in by_barcode
+    wildcard = _html(web.get(f"/catalog/stores/{a}/products", query_string={"q": "%_%"}))  # wildcards are literal
+    assert "data-product-id=" not in wildcard and "Nothing matches" in wildcard
+    percent = _html(web.get(f"/catalog/stores/{a}/products", query_string={"q": "2%"}))
+    assert percent.count("data-product-id=") == 1 and "Молоко 3,2%" in percent
+
+
+def test_store_toggle_as_a_form_redirects_with_a_message_and_persists(web, refreshed):
+    """POST enabled=1 redirects back to the stores page with a flash, and the store becomes publishable."""
+    a = refreshed.stores["a"]
+    resp = web.post(f"/catalog/stores/{a}/toggle", data={"enabled": "1"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/catalog/stores")
+    assert "will be published" in _html(web.get("/catalog/stores"))
+    assert publishable_scope(refreshed.user.id).store_ids == {a}
+    web.post(f"/catalog/stores/{a}/toggle", data={"enabled": "0"})
+    assert publishable_scope(refreshed.user.id).store_ids == frozenset()
+
+
+def test_group_toggle_from_javascript_answers_json_with_effective_states(web, refreshed):
+    """With X-Requested-With the group toggle answers JSON listing the cascade's effective states."""
+    a, g = refreshed.stores["a"], refreshed.groups
+    web.post(f"/catalog/stores/{a}/toggle", data={"enabled": "1"}, headers={"Accept": "application/json"})
+    resp = web.post(
+        f"/catalog/stores/{a}/groups/{g['food']}/toggle",
+        data={"enabled": "0"},
+        headers={"X-Requested-With": "XMLHttpRequest"},
+    )
+    assert resp.status_code == 200 and resp.is_json
+    body = resp.get_json()
+    assert body["enabled"] is False
+    assert body["groups"][g["food"]] is False and body["groups"][g["cheese"]] is False
+    assert body["groups"][g["drinks"]] is True
+    page = _html(web.get(f"/catalog/stores/{a}/groups"))
+    assert "off because a group above is off" in page
+
+
+def test_toggle_needs_a_clear_value(web, refreshed):
+    """A toggle without enabled=0/1 is refused with 400, and nothing is written."""
+    resp = web.post(f"/catalog/stores/{refreshed.stores['a']}/toggle", data={})
+    assert resp.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncFilter)) == 0
+
+
+def test_another_users_ids_answer_404_on_every_route(evotor_app, sandbox, refreshed):
+    """User B gets 404 for A's store and group ids on every catalog route, and writes nothing."""
+    b = connect_merchant(sandbox, "token-b", "b@example.com")
+    client = logged_in_client(evotor_app, b.user)
+    a, g = refreshed.stores["a"], refreshed.groups["food"]
+    for method, url in [
+        ("get", f"/catalog/stores/{a}/groups"),
+        ("get", f"/catalog/stores/{a}/products"),
+        ("get", f"/catalog/stores/{a}/products?group={g}"),
+        ("post", f"/catalog/stores/{a}/toggle"),
+        ("post", f"/catalog/stores/{a}/groups/{g}/toggle"),
+    ]:
+        resp = getattr(client, method)(url, data={"enabled": "1"} if method == "post" else None)
+        assert resp.status_code == 404, url
+    # A's own group under the right store but a foreign group id for A's other store is 404 too.
+    own = logged_in_client(evotor_app, refreshed.user)
+    assert own.post(f"/catalog/stores/{refreshed.stores['b']}/groups/{g}/toggle", data={"enabled": "0"}).status_code == 404
+    assert own.get(f"/catalog/stores/{a}/products?group=nope").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncFilter)) == 0
+    assert "Магазин А" not in _html(client.get("/catalog/stores"))
+
+
+def test_toggles_need_the_csrf_token(evotor_app, web, refreshed):
+    """With CSRF on, a toggle without a token is refused (400) both as a form and as JSON; with it, it works."""
+    evotor_app.config["WTF_CSRF_ENABLED"] = True
+    a = refreshed.stores["a"]
+    assert web.post(f"/catalog/stores/{a}/toggle", data={"enabled": "1"}).status_code == 400
+    resp = web.post(
+        f"/catalog/stores/{a}/groups/{refreshed.groups['food']}/toggle",
+        data={"enabled": "0"},
+        headers={"X-Requested-With": "XMLHttpRequest", "Accept": "application/json"},
+    )
+    assert resp.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncFilter)) == 0
+    page = _html(web.get("/catalog/stores"))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    resp = web.post(
+        f"/catalog/stores/{a}/toggle",
+        data={"enabled": "1"},
+        headers={"X-CSRFToken": token, "X-Requested-With": "XMLHttpRequest"},
+    )
+    assert resp.status_code == 200 and resp.get_json()["enabled"] is True
+
+
+def test_without_evotor_connection_the_page_says_so_and_links_to_connections(evotor_app):
+    """No connection: the page explains and links to /connections; no table."""
+    client = logged_in_client(evotor_app, make_user())
+    page = _html(client.get("/catalog/stores"))
+    assert "Evotor is not connected yet" in page and "/connections" in page
+    assert "stores-table" not in page
+
+
+def test_connected_but_never_refreshed_offers_refresh_now_which_runs_the_job(evotor_app, sandbox, merchant):
+    """Before the first refresh the page offers "Refresh now"; posting it runs the job (inline in tests)."""
+    client = logged_in_client(evotor_app, merchant.user)
+    page = _html(client.get("/catalog/stores"))
+    assert "We have not read your catalog yet" in page and "/catalog/refresh" in page
+    resp = client.post("/catalog/refresh")
+    assert resp.status_code == 302
+    page = _html(client.get("/catalog/stores"))
+    assert "Магазин А" in page and "We have not read your catalog yet" not in page
+
+
+def test_refresh_now_is_queued_on_the_high_queue_when_jobs_run_in_workers(evotor_app, merchant, redis_url):
+    """Outside inline mode, "Refresh now" puts refresh_catalog_job for this user on the high queue."""
+    from evosync.jobs.queues import HIGH, get_queue
+
+    evotor_app.config["RUN_JOBS_INLINE"] = False
+    client = logged_in_client(evotor_app, merchant.user)
+    resp = client.post("/catalog/refresh", headers={"Accept": "application/json"})
+    assert resp.status_code == 202
+    jobs = get_queue(HIGH).jobs
+    assert [j.func_name for j in jobs] == ["evosync.jobs.catalog.refresh_catalog_job"]
+    assert jobs[0].args == (merchant.user.id,)
+
+
+def test_broken_connection_shows_the_reason(evotor_app, sandbox, merchant):
+    """After a 401 the stores page shows the plain-words reason and a link to fix it."""
+    sandbox.evotor.revoke_token(merchant.token)
+    refresh_catalog(merchant.user.id)
+    assert db.session.scalar(sa.select(EvotorConnection.state)) == ConnectionState.BROKEN
+    page = _html(logged_in_client(evotor_app, merchant.user).get("/catalog/stores"))
+    assert "reconnect Evotor" in page and "/connections" in page
+
+
+def test_vk_state_column_appears_when_the_sync_team_registers_a_provider(evotor_app, web, refreshed):
+    """The products table has no VK column until a provider is registered; then it shows its labels."""
+    from evosync.web.catalog import register_vk_state_provider
+
+    url = f"/catalog/stores/{refreshed.stores['b']}/products"
+    assert ">VK<" not in _html(web.get(url))
+    register_vk_state_provider(evotor_app, lambda user_id, store_id, ids: {i: ("published", "success") for i in ids})
+    page = _html(web.get(url))
+    assert ">VK<" in page and page.count(">published<") == 3
+
+
+def test_viewing_needs_login(evotor_app):
+    """Anonymous visitors are sent to log in."""
+    resp = evotor_app.test_client().get("/catalog/stores")
+    assert resp.status_code in (302, 401)
