@@ -50,3 +50,24 @@ def logged_in_client(app, user, password: str = PASSWORD):
     resp = login(client, user.email, password)
     assert resp.status_code in (302, 303), resp.data[:500]
     return client
+
+
+def sent_emails(app) -> list:
+    """Messages Flask-Mailman's locmem backend collected (the tests' MAIL_BACKEND), oldest first."""
+    return list(getattr(app.extensions["mailman"], "outbox", []))
+
+
+def emails_to(app, address: str) -> list:
+    return [m for m in sent_emails(app) if address.lower() in (a.lower() for a in m.to)]
+
+
+def link_in(message, path_prefix: str) -> str:
+    """The path (and query) of the first link in the email's text part whose path starts with path_prefix."""
+    import re
+    from urllib.parse import urlsplit
+
+    for url in re.findall(r"https?://\S+", message.body):
+        parts = urlsplit(url)
+        if parts.path.startswith(path_prefix):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    raise AssertionError(f"no link to {path_prefix} in: {message.body}")

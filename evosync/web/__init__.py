@@ -1,12 +1,15 @@
 """Blueprints, one per area; create_app() registers them in this order."""
 
+from .auth_extra import bp as auth_extra_bp
 from .catalog import bp as catalog_bp
 from .connections import bp as connections_bp
 from .docs import bp as docs_bp
 from .health import bp as health_bp
+from .profile import bp as profile_bp
 from .vk_catalog import bp as vk_catalog_bp
 from .webhooks import bp as evotor_webhooks_bp
 
 BLUEPRINTS = [health_bp, vk_catalog_bp]
 BLUEPRINTS += [connections_bp, evotor_webhooks_bp, docs_bp]
+BLUEPRINTS += [auth_extra_bp, profile_bp]
 BLUEPRINTS += [catalog_bp]

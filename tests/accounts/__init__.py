@@ -1,0 +1,1 @@
+"""Accounts: registration, confirmation, login, throttling, reset, invites, profile, deletion, CLI, email."""
