@@ -17,7 +17,9 @@ def test_refresh_catalog_for_one_user_prints_the_summary(evotor_app, runner, mer
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CachedProduct)) == 20
 
 
-def test_refresh_catalog_for_everyone_reports_each_user_and_fails_on_a_broken_one(evotor_app, runner, sandbox, merchant):
+def test_refresh_catalog_for_everyone_reports_each_user_and_fails_on_a_broken_one(
+    evotor_app, runner, sandbox, merchant
+):
     """Without --user every connected user is refreshed; a revoked token shows as broken and exits 1."""
     other = seed_small_catalog(sandbox, connect_merchant(sandbox, "token-b", "b@example.com"))
     sandbox.evotor.revoke_token(other.token)

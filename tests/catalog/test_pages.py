@@ -1,4 +1,4 @@
-"""The catalog pages over the Flask test client: content, empty states, toggles (form and JSON), CSRF, isolation, search."""
+"""The catalog pages through the test client: content, empty states, toggles (form, JSON), CSRF, isolation, search."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def test_catalog_redirects_to_stores_and_lists_them_with_counts(web, refreshed):
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/catalog/stores")
     page = _html(web.get("/catalog/stores"))
     assert "Магазин А" in page and "Магазин Б" in page
-    row_a = re.search(r'data-store-id="%s".*?</tr>' % refreshed.stores["a"], page, re.S).group(0)
+    row_a = re.search(rf'data-store-id="{refreshed.stores["a"]}".*?</tr>', page, re.S).group(0)
     assert ">17<" in row_a  # products
-    assert f'/catalog/stores/{refreshed.stores["a"]}/toggle' in row_a
+    assert f"/catalog/stores/{refreshed.stores['a']}/toggle" in row_a
     assert "table-responsive" in page
 
 
@@ -127,7 +127,8 @@ def test_another_users_ids_answer_404_on_every_route(evotor_app, sandbox, refres
         assert resp.status_code == 404, url
     # A's own group under the right store but a foreign group id for A's other store is 404 too.
     own = logged_in_client(evotor_app, refreshed.user)
-    assert own.post(f"/catalog/stores/{refreshed.stores['b']}/groups/{g}/toggle", data={"enabled": "0"}).status_code == 404
+    foreign_group = f"/catalog/stores/{refreshed.stores['b']}/groups/{g}/toggle"
+    assert own.post(foreign_group, data={"enabled": "0"}).status_code == 404
     assert own.get(f"/catalog/stores/{a}/products?group=nope").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncFilter)) == 0
     assert "Магазин А" not in _html(client.get("/catalog/stores"))

@@ -9,7 +9,15 @@ import sqlalchemy as sa
 
 from evosync.clients.evotor import EvotorClient
 from evosync.extensions import db
-from evosync.models import CachedGroup, CachedProduct, CachedStore, ConnectionState, EvotorConnection, SyncFilter, utcnow
+from evosync.models import (
+    CachedGroup,
+    CachedProduct,
+    CachedStore,
+    ConnectionState,
+    EvotorConnection,
+    SyncFilter,
+    utcnow,
+)
 from evosync.services.evotor_catalog import (
     BROKEN,
     FAILED,
