@@ -386,29 +386,39 @@ def parse_group_ref(raw: str) -> int | str:
     lower = ref.lower()
     for prefix in _NUMERIC_PREFIXES:
         digits = lower[len(prefix) :]
-        if lower.startswith(prefix) and digits.isdigit() and len(digits) <= 19 and int(digits) > 0:
+        if lower.startswith(prefix) and digits.isdigit():
+            if len(digits) > 19 or int(digits) == 0:
+                raise ValueError("not a community id")
             return int(digits)
     if _SCREEN_NAME.match(ref):
         return ref
     raise ValueError("not a VK community id, address or short name")
 
 
-def _probe_vk(client: VkClient, group_ref: int | str) -> dict[str, Any]:
-    """Token (5), community and access (15/203), market (1438); the community dict of groups.getById.
-
-    groups.getById proves the token and finds the community; ``is_admin`` and ``market.enabled`` are read
-    from it, and one market.getAlbums read proves the token carries the "market" right for that community.
-    """
+def _find_vk_group(client: VkClient, group_ref: int | str) -> dict[str, Any]:
+    """groups.getById: proves the token (5) and finds the community (100, 203): {id, name, screen_name, raw}."""
     group = client.get_group(group_ref)
-    group_id = int(group["id"])
-    name = str(group.get("name") or "")
-    if "is_admin" in group and not int(group.get("is_admin") or 0):
+    return {
+        "id": int(group["id"]),
+        "name": str(group.get("name") or ""),
+        "screen_name": str(group.get("screen_name") or ""),
+        "raw": group,
+    }
+
+
+def _check_vk_access(client: VkClient, group: dict[str, Any]) -> None:
+    """Administrator (15), products enabled (1438), and one market read proving the "market" right.
+
+    ``is_admin`` and ``market.enabled`` come from groups.getById; market.getAlbums catches what they
+    cannot say (a token without the "market" scope answers 15 there).
+    """
+    raw = group["raw"]
+    if "is_admin" in raw and not int(raw.get("is_admin") or 0):
         raise VkAccessDenied(15, "not an administrator of the community", "groups.getById")
-    market = group.get("market")
+    market = raw.get("market")
     if isinstance(market, dict) and "enabled" in market and not int(market.get("enabled") or 0):
         raise VkMarketDisabled(1438, "market is disabled", "groups.getById")
-    client.call("market.getAlbums", owner_id=-group_id, count=1)
-    return {"id": group_id, "name": name, "screen_name": str(group.get("screen_name") or "")}
+    client.call("market.getAlbums", owner_id=-group["id"], count=1)
 
 
 def _apply_vk_group(conn: VkConnection, group: dict[str, Any]) -> None:
@@ -419,14 +429,15 @@ def _apply_vk_group(conn: VkConnection, group: dict[str, Any]) -> None:
 
 def _run_vk_check(conn: VkConnection, client: VkClient, group_ref: int | str) -> CheckResult:
     try:
-        group = _probe_vk(client, group_ref)
+        group = _find_vk_group(client, group_ref)
+        _apply_vk_group(conn, group)  # known now, so a failure below can name the community
+        _check_vk_access(client, group)
     except VkApiError as exc:
         if isinstance(exc, VkMarketDisabled):
             conn.market_enabled = False
         message = record_failure(conn, exc)
         log.info("vk check failed", extra={"user_id": conn.user_id, "vk_error": exc.code})
         return CheckResult(False, message, _problem_of(exc))
-    _apply_vk_group(conn, group)
     conn.market_enabled = True
     record_success(conn)
     message = _(

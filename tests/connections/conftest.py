@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.factories import logged_in_client, make_user
 
 PARTNER_SECRET = "partner-secret-0123456789abcdef"
 
 
+class FreshContextClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    The shared ``app`` fixture keeps one app context pushed for the whole test, and Flask reuses it for
+    requests, so ``flask.g`` (where Flask-Login caches the user) would be shared by every request of the
+    test: two users' clients would act as whichever user was loaded first.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def linked_app(app, sandbox):
     """The app talking to the sandbox emulators, with the Evotor partner secret configured."""
+    app.test_client_class = FreshContextClient
     app.config.update(
         EVOTOR_API_URL=sandbox.evotor_url,
         VK_API_URL=sandbox.vk_url,
