@@ -378,7 +378,9 @@ def parse_group_ref(raw: str) -> int | str:
     elif slash or host.lower() in _VK_HOSTS:
         raise ValueError("not a VK community address")
     ref = re.split(r"[/?#]", ref, maxsplit=1)[0].strip().lstrip("@")
-    if re.fullmatch(r"-?\d{1,19}", ref):
+    if re.fullmatch(r"-?\d+", ref):
+        if len(ref.lstrip("-")) > 19:
+            raise ValueError("not a community id")
         group_id = abs(int(ref))
         if group_id == 0 or group_id > 2**53:
             raise ValueError("not a community id")
