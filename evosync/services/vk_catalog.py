@@ -12,13 +12,15 @@ import datetime as dt
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from ..clients.errors import (
@@ -409,8 +411,23 @@ def _finish(summary: VkCatalogRefresh, status: str, reason: str, **params: Any) 
     return summary
 
 
+@contextmanager
+def _words_outside_requests() -> Iterator[None]:
+    """Jobs and the CLI have no request to choose a language from: word messages in the default one."""
+    if has_request_context():
+        yield
+        return
+    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE") or "ru"):
+        yield
+
+
 def refresh_vk_catalog(user_id: int) -> VkCatalogRefresh:
     """Refresh one merchant's VK mirror; never raises for VK trouble (the summary and connection tell)."""
+    with _words_outside_requests():
+        return _refresh_vk_catalog(user_id)
+
+
+def _refresh_vk_catalog(user_id: int) -> VkCatalogRefresh:
     summary = VkCatalogRefresh(user_id=user_id)
     conn = db.session.scalar(sa.select(VkConnection).where(VkConnection.user_id == user_id))
     skip = _skip_reason(conn)
@@ -504,13 +521,15 @@ def refresh_all_vk_catalogs(user_ids: Iterable[int] | None = None) -> list[VkCat
             .order_by(VkConnection.user_id)
         ).all()
     summaries = []
-    for user_id in user_ids:
-        try:
-            summaries.append(refresh_vk_catalog(user_id))
-        except Exception as exc:  # noqa: BLE001 - isolate merchants from each other's surprises
-            db.session.rollback()
-            log.exception("vk catalog refresh crashed", extra={"user_id": user_id})
-            summaries.append(_finish(VkCatalogRefresh(user_id=user_id), "failed", "crashed", error=type(exc).__name__))
+    with _words_outside_requests():
+        for user_id in user_ids:
+            try:
+                summaries.append(refresh_vk_catalog(user_id))
+            except Exception as exc:  # noqa: BLE001 - isolate merchants from each other's surprises
+                db.session.rollback()
+                log.exception("vk catalog refresh crashed", extra={"user_id": user_id})
+                crashed = VkCatalogRefresh(user_id=user_id)
+                summaries.append(_finish(crashed, "failed", "crashed", error=type(exc).__name__))
     return summaries
 
 
