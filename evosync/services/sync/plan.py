@@ -563,7 +563,9 @@ def _plan_removal(plan: Plan, settings: Settings, key: Key, item: VkItem, reason
     if settings.removal == "leave":
         return
     if settings.removal == "unavailable":
-        if item.availability == UNAVAILABLE and status == "unavailable":
+        # No link (status None): apply has nothing to record, so an item already hidden stays as it is;
+        # hiding it again would repeat on every run.
+        if item.availability == UNAVAILABLE and status in ("unavailable", None):
             return
         plan.removals.append(Remove(key, item.item_id, item.title, "hide", reason))
         return
