@@ -46,6 +46,8 @@ FLOOD_CONTROL_PAUSE = dt.timedelta(minutes=10)  # error 9
 RATE_LIMIT_REACHED_PAUSE = dt.timedelta(hours=1)  # error 29: a daily method limit
 PREFERRED_PHOTO_WIDTH = 400  # the smallest VK photo size at least this wide is shown on the pages
 LOCK_SECONDS = 600
+# A second caller (a sync pass while "Refresh now" runs) waits for the first, then reads again (cheap).
+LOCK_WAIT_SECONDS = 120
 STATUS_KEY = "evosync:vk_catalog:last_refresh:{user_id}"
 LOCK_KEY = "evosync:lock:vk_catalog:{user_id}"
 
@@ -436,7 +438,7 @@ def _refresh_vk_catalog(user_id: int) -> VkCatalogRefresh:
         log.info("vk catalog refresh skipped", extra={"user_id": user_id, "reason": skip[0]})
         _remember(summary)
         return summary
-    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=LOCK_SECONDS, blocking=False)
+    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=LOCK_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS)
     if not lock.acquire():
         return _finish(summary, "skipped", "running")
     try:

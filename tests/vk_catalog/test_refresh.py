@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -242,3 +243,23 @@ def test_not_connected_merchant_is_skipped_without_requests(vk_env, app):
     assert summary.status == "skipped" and summary.reason == "not_connected"
     assert "Connections" in summary.message
     assert vk_env.vk.stats["requests"] == 0
+
+
+def test_two_refreshes_of_one_merchant_at_once_take_turns(app, vk_env, connect_merchant):
+    """ "Refresh now" during a sync's refresh: the second waits for the first (a Redis lock), both succeed."""
+    user, market = connect_merchant()
+    market.add_items(5)
+    statuses: list[str] = []
+
+    def refresh_in_worker() -> None:
+        with app.app_context():
+            statuses.append(refresh_vk_catalog(user.id).status)
+            db.session.remove()
+
+    workers = [threading.Thread(target=refresh_in_worker) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert statuses == ["ok", "ok"]
+    _assert_mirror_matches_vk(vk_env, user.id, market.group_id)
