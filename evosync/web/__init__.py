@@ -6,6 +6,7 @@ from .connections import bp as connections_bp
 from .docs import bp as docs_bp
 from .health import bp as health_bp
 from .profile import bp as profile_bp
+from .sync import bp as sync_bp
 from .vk_catalog import bp as vk_catalog_bp
 from .webhooks import bp as evotor_webhooks_bp
 
@@ -13,3 +14,4 @@ BLUEPRINTS = [health_bp, vk_catalog_bp]
 BLUEPRINTS += [connections_bp, evotor_webhooks_bp, docs_bp]
 BLUEPRINTS += [auth_extra_bp, profile_bp]
 BLUEPRINTS += [catalog_bp]
+BLUEPRINTS += [sync_bp]

@@ -1,0 +1,241 @@
+"""The merchant's sync settings: load with defaults, validate, save; VK market categories for the picker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from flask import current_app
+
+from ...clients.errors import VkApiError
+from ...extensions import db
+from ...models import SyncConfig
+from ...redis_conn import get_redis
+from ..connections import NotConnectedError, get_vk_connection, vk_client_for
+from . import mapping
+
+log = logging.getLogger(__name__)
+
+MARKUP_MIN, MARKUP_MAX = Decimal(-50), Decimal(1000)
+TEMPLATE_MAX = 2000
+PLACEHOLDERS = ("name", "article", "code", "measure", "price")
+ROUNDING_CHOICES = mapping.ROUNDING_CHOICES
+OUT_OF_STOCK_CHOICES = ("unavailable", "remove", "keep")
+REMOVAL_CHOICES = ("delete", "unavailable", "leave")
+
+CATEGORIES_KEY = "evosync:vk:categories"
+CATEGORIES_TTL = 24 * 3600  # VK's category tree changes a few times a year
+CATEGORIES_FAILED_KEY = "evosync:vk:categories:failed:{user_id}"
+CATEGORIES_RETRY_AFTER = 300  # after a failed fetch, serve the fallback this long before asking VK again
+
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+# Used when VK cannot be asked (not connected, down): a slice of VK's real tree, ids as VK numbers them.
+FALLBACK_CATEGORIES: list[dict] = [
+    {
+        "id": 10000,
+        "name": "Гардероб",
+        "children": [
+            {"id": 1, "name": "Женская одежда"},
+            {"id": 2, "name": "Мужская одежда"},
+            {"id": 3, "name": "Детская одежда"},
+            {"id": 4, "name": "Обувь и сумки"},
+            {"id": 5, "name": "Аксессуары и украшения"},
+        ],
+    },
+    {
+        "id": 10004,
+        "name": "Электроника",
+        "children": [
+            {"id": 400, "name": "Телефоны и аксессуары"},
+            {"id": 401, "name": "Фото- и видеокамеры"},
+            {"id": 404, "name": "Компьютеры"},
+        ],
+    },
+    {
+        "id": 10007,
+        "name": "Продукты питания",
+        "children": [
+            {"id": 700, "name": "Продукты"},
+            {"id": 701, "name": "Напитки"},
+            {"id": 702, "name": "Кондитерские изделия"},
+        ],
+    },
+    {"id": 10009, "name": "Прочее", "children": [{"id": 900, "name": "Другое"}]},
+]
+
+
+@dataclass
+class Category:
+    id: int
+    name: str
+    section: str  # "" for a category outside any section
+
+
+@dataclass
+class SettingsValues:
+    """What the settings page edits; the same fields as SyncConfig."""
+
+    markup_percent: Decimal = Decimal(0)
+    price_rounding: str = "none"
+    out_of_stock: str = "unavailable"
+    removal: str = "delete"
+    category_id: int | None = None
+    description_template: str = ""
+    albums_enabled: bool = True
+    publish_services: bool = True
+    auto_sync: bool = True
+
+
+class InvalidSettings(ValueError):
+    """Field name -> message in the merchant's words (untranslated msgids)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def default_category_id() -> int:
+    return int(current_app.config.get("VK_DEFAULT_CATEGORY_ID", 900))
+
+
+def load_settings(user_id: int) -> SettingsValues:
+    """The saved settings, or the defaults a merchant who never opened the page gets."""
+    row = db.session.scalar(db.select(SyncConfig).filter_by(user_id=user_id))
+    if row is None:
+        return SettingsValues(category_id=default_category_id())
+    return SettingsValues(
+        markup_percent=Decimal(row.markup_percent or 0),
+        price_rounding=row.price_rounding,
+        out_of_stock=row.out_of_stock,
+        removal=row.removal,
+        category_id=row.category_id or default_category_id(),
+        description_template=row.description_template or "",
+        albums_enabled=row.albums_enabled,
+        publish_services=row.publish_services,
+        auto_sync=row.auto_sync,
+    )
+
+
+def template_error(template: str | None) -> str | None:
+    """Why a description template cannot be used, or None. Only {name}-style known placeholders."""
+    text = template or ""
+    if len(text) > TEMPLATE_MAX:
+        return f"The template is too long: at most {TEMPLATE_MAX} characters."
+    unknown = sorted({m for m in _PLACEHOLDER.findall(text) if m not in PLACEHOLDERS})
+    if unknown:
+        return "Unknown placeholder: " + ", ".join("{" + u + "}" for u in unknown)
+    return None
+
+
+def validate(values: SettingsValues, category_ids: set[int] | None = None) -> dict[str, str]:
+    """Field -> problem; empty when the values can be saved. Checks the same rules the form shows."""
+    errors: dict[str, str] = {}
+    try:
+        markup = Decimal(values.markup_percent)
+        if not markup.is_finite() or not MARKUP_MIN <= markup <= MARKUP_MAX:
+            errors["markup_percent"] = "The markup must be between -50 and 1000 percent."
+    except (InvalidOperation, TypeError, ValueError):
+        errors["markup_percent"] = "The markup must be a number, e.g. 10 or 12.5."
+    if values.price_rounding not in ROUNDING_CHOICES:
+        errors["price_rounding"] = "Choose one of the rounding rules."
+    if values.out_of_stock not in OUT_OF_STOCK_CHOICES:
+        errors["out_of_stock"] = "Choose what happens to products that ran out."
+    if values.removal not in REMOVAL_CHOICES:
+        errors["removal"] = "Choose what happens to products that are no longer published."
+    if values.category_id is not None and category_ids is not None and values.category_id not in category_ids:
+        errors["category_id"] = "Choose a category from the list."
+    problem = template_error(values.description_template)
+    if problem:
+        errors["description_template"] = problem
+    return errors
+
+
+def save_settings(user_id: int, values: SettingsValues, category_ids: set[int] | None = None) -> SyncConfig:
+    """Validate and store; InvalidSettings (nothing stored) when a value is out of bounds."""
+    errors = validate(values, category_ids)
+    if errors:
+        raise InvalidSettings(errors)
+    row = db.session.scalar(db.select(SyncConfig).filter_by(user_id=user_id))
+    if row is None:
+        row = SyncConfig(user_id=user_id)
+        db.session.add(row)
+    row.markup_percent = Decimal(values.markup_percent).quantize(Decimal("0.01"))
+    row.price_rounding = values.price_rounding
+    row.out_of_stock = values.out_of_stock
+    row.removal = values.removal
+    row.category_id = values.category_id
+    row.description_template = (values.description_template or "").strip()
+    row.albums_enabled = bool(values.albums_enabled)
+    row.publish_services = bool(values.publish_services)
+    row.auto_sync = bool(values.auto_sync)
+    db.session.commit()
+    log.info("sync settings saved", extra={"user_id": user_id})
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- categories
+
+
+def flatten_categories(tree: list) -> list[Category]:
+    """VK's answer as leaf categories: the new tree ({id, name, children}) or the old flat list ({section})."""
+    out: list[Category] = []
+    for node in tree or ():
+        if not isinstance(node, dict) or "id" not in node:
+            continue
+        children = node.get("children")
+        if children:
+            section_name = str(node.get("name") or "")
+            out.extend(_category(child, section_name) for child in children if isinstance(child, dict) and "id" in child)
+            continue
+        section = node.get("section")
+        out.append(_category(node, str(section.get("name") or "") if isinstance(section, dict) else ""))
+    return out
+
+
+def _category(node: dict, section: str) -> Category:
+    return Category(int(node["id"]), str(node.get("name") or node["id"]), section)
+
+
+def _fetch_categories(user_id: int) -> list | None:
+    """VK's tree through the merchant's own token; None when VK could not be asked or did not answer."""
+    conn = get_vk_connection(user_id)
+    try:
+        client = vk_client_for(conn, max_retries=0)
+    except NotConnectedError:
+        return None
+    try:
+        return client.get_categories()
+    except (VkApiError, OSError) as exc:
+        log.warning("VK categories unavailable", extra={"user_id": user_id, "error": type(exc).__name__})
+        get_redis().set(CATEGORIES_FAILED_KEY.format(user_id=user_id), "1", ex=CATEGORIES_RETRY_AFTER)
+        return None
+
+
+def categories(user_id: int) -> tuple[list[Category], bool]:
+    """VK's market categories (cached for a day, shared by everyone), and whether they came from VK.
+
+    When VK cannot be asked, a built-in list keeps the settings page usable.
+    """
+    redis = get_redis()
+    cached = redis.get(CATEGORIES_KEY)
+    if cached:
+        try:
+            found = flatten_categories(json.loads(cached))
+            if found:
+                return found, True
+        except (ValueError, TypeError):
+            log.warning("cached VK categories were unreadable; asking VK again")
+    if not redis.get(CATEGORIES_FAILED_KEY.format(user_id=user_id)):
+        tree = _fetch_categories(user_id)
+        found = flatten_categories(tree) if tree else []
+        if found:
+            redis.set(CATEGORIES_KEY, json.dumps(tree, ensure_ascii=False), ex=CATEGORIES_TTL)
+            return found, True
+    return flatten_categories(FALLBACK_CATEGORIES), False

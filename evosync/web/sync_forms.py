@@ -1,0 +1,141 @@
+"""Forms of the sync pages: the settings form and the one-button forms (CSRF only)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, SelectField, SubmitField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
+
+from ..services.sync import settings as svc
+
+ROUNDING_LABELS = {
+    "none": _l("No rounding (exact price with kopecks)"),
+    "ruble": _l("To whole rubles (123.40 → 123, 123.50 → 124)"),
+    "ten": _l("To tens of rubles (123.40 → 120, 125.00 → 130)"),
+    "ninety_nine": _l("Up to 99 kopecks (123.40 → 123.99)"),
+}
+OUT_OF_STOCK_LABELS = {
+    "unavailable": _l("Keep it in VK, marked «not available»"),
+    "remove": _l("Remove it from VK until it is back in stock"),
+    "keep": _l("Keep selling it as usual"),
+}
+REMOVAL_LABELS = {
+    "delete": _l("Delete the item from VK"),
+    "unavailable": _l("Keep the item, marked «not available»"),
+    "leave": _l("Leave the item in VK untouched"),
+}
+
+
+class ActionForm(FlaskForm):
+    """A button that posts: carries only the CSRF token."""
+
+
+def _known_placeholders(form: FlaskForm, field: TextAreaField) -> None:
+    problem = svc.template_error(field.data)
+    if problem and problem.startswith("Unknown placeholder"):
+        unknown = problem.split(": ", 1)[1]
+        raise ValidationError(
+            _(
+                "Unknown placeholder: %(unknown)s. You can use %(known)s.",
+                unknown=unknown,
+                known=", ".join("{" + p + "}" for p in svc.PLACEHOLDERS),
+            )
+        )
+
+
+class SettingsForm(FlaskForm):
+    markup_percent = DecimalField(
+        _l("Markup, %"),
+        places=2,
+        validators=[
+            InputRequired(_l("Enter a markup (0 for none).")),
+            NumberRange(
+                min=svc.MARKUP_MIN, max=svc.MARKUP_MAX, message=_l("The markup must be between -50 and 1000 percent.")
+            ),
+        ],
+        description=_l(
+            "VK prices are your Evotor prices plus this percent. 10 makes 100 ₽ into 110 ₽; "
+            "a negative number gives a discount. 0 keeps the prices as they are."
+        ),
+    )
+    price_rounding = SelectField(
+        _l("Price rounding"),
+        choices=list(ROUNDING_LABELS.items()),
+        description=_l("After the markup, prices can be rounded so they look tidy in the store."),
+    )
+    out_of_stock = SelectField(
+        _l("When a product runs out"),
+        choices=list(OUT_OF_STOCK_LABELS.items()),
+        description=_l("What buyers see in VK when the quantity in Evotor is zero or less."),
+    )
+    removal = SelectField(
+        _l("When a product is no longer published"),
+        choices=list(REMOVAL_LABELS.items()),
+        description=_l(
+            "Applies when a product is deleted in Evotor, no longer for sale, or its store or group is switched off. "
+            "Items you added in VK by hand are never touched."
+        ),
+    )
+    category_id = SelectField(
+        _l("VK category"),
+        coerce=int,
+        validate_choice=False,  # checked against VK's list in validate_category_id, with a message
+        description=_l("The category VK shows your products under. Pick the one closest to what you sell."),
+    )
+    description_template = TextAreaField(
+        _l("Description template"),
+        validators=[
+            Length(max=svc.TEMPLATE_MAX, message=_l("The template is too long: at most 2000 characters.")),
+            _known_placeholders,
+        ],
+        render_kw={"rows": 3},
+        description=_l(
+            "Used when a product has no description in Evotor. Placeholders: {name}, {article}, {code}, {measure}, "
+            "{price}. Leave empty for the standard text (name, article and unit)."
+        ),
+    )
+    albums_enabled = BooleanField(
+        _l("Sort products into albums"),
+        description=_l("One VK album per Evotor group, named after it."),
+    )
+    publish_services = BooleanField(
+        _l("Publish services too"),
+        description=_l("Evotor items of the «service» type (e.g. delivery, repairs) also appear in VK."),
+    )
+    auto_sync = BooleanField(
+        _l("Sync automatically"),
+        description=_l("Keep VK up to date by itself when your catalog changes. Off: only when you press «Sync now»."),
+    )
+    submit = SubmitField(_l("Save settings"))
+
+    def set_categories(self, categories: list[svc.Category], current: int | None) -> None:
+        """Fill the VK category list (grouped by section); keep the saved one even if VK dropped it."""
+        grouped: dict[str, list[tuple[int, str]]] = {}
+        for cat in categories:
+            grouped.setdefault(cat.section or _("Other"), []).append((cat.id, cat.name))
+        self.category_ids = {c.id for c in categories}
+        if current is not None and current not in self.category_ids:
+            grouped.setdefault(_("Saved earlier"), []).append((current, _("Category %(id)s", id=current)))
+            self.category_ids.add(current)
+        self.category_id.choices = grouped
+
+    def validate_category_id(self, field: SelectField) -> None:
+        if field.data not in getattr(self, "category_ids", set()):
+            raise ValidationError(_("Choose a category from the list."))
+
+    def values(self) -> svc.SettingsValues:
+        return svc.SettingsValues(
+            markup_percent=Decimal(self.markup_percent.data),
+            price_rounding=self.price_rounding.data,
+            out_of_stock=self.out_of_stock.data,
+            removal=self.removal.data,
+            category_id=self.category_id.data,
+            description_template=self.description_template.data or "",
+            albums_enabled=self.albums_enabled.data,
+            publish_services=self.publish_services.data,
+            auto_sync=self.auto_sync.data,
+        )
