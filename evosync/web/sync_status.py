@@ -98,8 +98,14 @@ def runs_chart(runs: list[SyncRun]) -> Chart | None:
     if not runs:
         return None
     values = [
-        (run, {"published": run.created_count or 0, "changed": (run.updated_count or 0) + (run.removed_count or 0),
-               "failed": run.failed_count or 0})
+        (
+            run,
+            {
+                "published": run.created_count or 0,
+                "changed": (run.updated_count or 0) + (run.removed_count or 0),
+                "failed": run.failed_count or 0,
+            },
+        )
         for run in runs
     ]
     top = max([1, *(v for _, counts in values for v in counts.values())])

@@ -192,7 +192,7 @@ def flatten_categories(tree: list) -> list[Category]:
         children = node.get("children")
         if children:
             section_name = str(node.get("name") or "")
-            out.extend(_category(child, section_name) for child in children if isinstance(child, dict) and "id" in child)
+            out.extend(_category(c, section_name) for c in children if isinstance(c, dict) and "id" in c)
             continue
         section = node.get("section")
         out.append(_category(node, str(section.get("name") or "") if isinstance(section, dict) else ""))
