@@ -119,6 +119,12 @@ def load_config(instance_path: str) -> dict:
         "JIVOSITE_WIDGET_ID": env_str("JIVOSITE_WIDGET_ID"),
         "CATALOG_REFRESH_INTERVAL_SECONDS": env_int("CATALOG_REFRESH_INTERVAL_SECONDS", 3600, minimum=60),
         "SYNC_DEBOUNCE_SECONDS": env_int("SYNC_DEBOUNCE_SECONDS", 30, minimum=0),
+        # Per-merchant job locks (refresh, sync) expire this long after a dead worker last renewed them.
+        "JOB_LOCK_TTL_SECONDS": env_int("JOB_LOCK_TTL_SECONDS", 300, minimum=1),
+        "SCHEDULER_INTERVAL_SECONDS": env_float("SCHEDULER_INTERVAL_SECONDS", 5.0),
+        "SYNC_RUNS_KEEP_DAYS": env_int("SYNC_RUNS_KEEP_DAYS", 90, minimum=1),
+        # Evotor redelivers events for 3 days: remembered ids must outlive that.
+        "WEBHOOK_EVENTS_KEEP_DAYS": env_int("WEBHOOK_EVENTS_KEEP_DAYS", 14, minimum=4),
         "INVITE_EXPIRE_HOURS": env_int("INVITE_EXPIRE_HOURS", 48, minimum=1),
         "EMAIL_PROVIDER": email_provider,
         "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "EvoSync <noreply@evosync.local>"),

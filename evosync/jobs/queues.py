@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -45,15 +46,56 @@ def enqueue(
         log.info("job inline", extra={"job": func.__name__, "title": title or func.__name__})
         func(*args, **kwargs)
         return None
-    retry = Retry(max=retries, interval=list(retry_intervals[:retries]) or 0) if retries else None
     return get_queue(queue).enqueue(
+        func, *args, **_job_options(func, title, job_id, timeout, retries, retry_intervals), **kwargs
+    )
+
+
+def enqueue_in(
+    delay_seconds: float,
+    func: Callable[..., Any],
+    *args: Any,
+    queue: str = DEFAULT,
+    title: str | None = None,
+    job_id: str | None = None,
+    timeout: int = 600,
+    retries: int = 0,
+    retry_intervals: tuple[int, ...] = (10, 60, 300),
+    **kwargs: Any,
+) -> Job | None:
+    """Enqueue ``delay_seconds`` from now (inline: run now).
+
+    RQ's own scheduler, which the workers run (``worker.py`` starts it), moves the job to its queue
+    when due; the same scheduler moves retried jobs back after their backoff.
+    """
+    if current_app.config.get("RUN_JOBS_INLINE"):
+        log.info("job inline (delay skipped)", extra={"job": func.__name__, "title": title or func.__name__})
+        func(*args, **kwargs)
+        return None
+    return get_queue(queue).enqueue_in(
+        dt.timedelta(seconds=max(0.0, delay_seconds)),
         func,
         *args,
-        job_id=job_id,
-        job_timeout=timeout,
-        retry=retry,
-        description=title or func.__name__,
-        failure_ttl=7 * 24 * 3600,
-        result_ttl=24 * 3600,
+        **_job_options(func, title, job_id, timeout, retries, retry_intervals),
         **kwargs,
     )
+
+
+def _job_options(
+    func: Callable[..., Any],
+    title: str | None,
+    job_id: str | None,
+    timeout: int,
+    retries: int,
+    retry_intervals: tuple[int, ...],
+) -> dict[str, Any]:
+    # Retries back off along retry_intervals (the last one repeats); failed jobs stay a week for rq-dashboard.
+    retry = Retry(max=retries, interval=list(retry_intervals[:retries]) or 0) if retries else None
+    return {
+        "job_id": job_id,
+        "job_timeout": timeout,
+        "retry": retry,
+        "description": title or func.__name__,
+        "failure_ttl": 7 * 24 * 3600,
+        "result_ttl": 24 * 3600,
+    }

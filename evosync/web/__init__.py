@@ -4,6 +4,7 @@ from .auth_extra import bp as auth_extra_bp
 from .catalog import bp as catalog_bp
 from .connections import bp as connections_bp
 from .docs import bp as docs_bp
+from .events import bp as evotor_events_bp
 from .health import bp as health_bp
 from .profile import bp as profile_bp
 from .sync import bp as sync_bp
@@ -15,3 +16,4 @@ BLUEPRINTS += [connections_bp, evotor_webhooks_bp, docs_bp]
 BLUEPRINTS += [auth_extra_bp, profile_bp]
 BLUEPRINTS += [catalog_bp]
 BLUEPRINTS += [sync_bp]
+BLUEPRINTS += [evotor_events_bp]

@@ -1,8 +1,10 @@
-"""GET /health: is the app, its database and its Redis alive."""
+"""GET /health: is the app, its database and its Redis alive; queue depths, live workers, scheduler's last tick."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
@@ -33,9 +35,50 @@ def check_redis() -> str:
         return "error"
 
 
+def job_stats() -> dict:
+    """Queue depths, live workers and the scheduler's last tick, in two pipelined round trips.
+
+    Informational only: a stopped scheduler or no worker does not make /health fail (only the
+    database and Redis do), but an operator sees it here.
+    """
+    from rq.worker_registration import REDIS_WORKER_KEYS
+
+    from ..jobs.queues import QUEUES
+    from ..jobs.schedule import LAST_TICK_KEY
+
+    try:
+        redis = get_redis()
+        pipe = redis.pipeline(transaction=False)
+        for name in QUEUES:
+            pipe.llen(f"rq:queue:{name}")
+        pipe.smembers(REDIS_WORKER_KEYS)
+        pipe.get(LAST_TICK_KEY)
+        *depths, worker_keys, tick = pipe.execute()
+        alive = 0
+        if worker_keys:
+            pipe = redis.pipeline(transaction=False)
+            for key in worker_keys:
+                pipe.exists(key)  # a killed worker stays in the set until cleanup; its own key expires
+            alive = sum(pipe.execute())
+    except Exception as exc:
+        log.warning("health: job stats unavailable", extra={"error": type(exc).__name__})
+        return {"queues": None, "workers": None, "scheduler": None}
+    last = float(tick) if tick else None
+    return {
+        "queues": dict(zip(QUEUES, depths, strict=True)),
+        "workers": alive,
+        "scheduler": {
+            "last_tick": dt.datetime.fromtimestamp(last, dt.UTC).isoformat() if last else None,
+            "seconds_ago": round(time.time() - last, 1) if last else None,
+        },
+    }
+
+
 @bp.get("/health")
 def health():
     checks = {"database": check_database(), "redis": check_redis()}
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ok else "error", **checks, "version": current_app.config["VERSION"]}
+    if checks["redis"] == "ok":
+        body.update(job_stats())
     return jsonify(body), 200 if ok else 503

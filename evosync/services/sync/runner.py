@@ -44,6 +44,11 @@ class Preview:
     vk_mirror_age: dt.datetime | None = None
 
 
+def lock_ttl() -> int:
+    """The sync lock's TTL: JOB_LOCK_TTL_SECONDS when configured (the scheduling tests shorten it), else LOCK_TTL."""
+    return int(current_app.config.get("JOB_LOCK_TTL_SECONDS") or LOCK_TTL)
+
+
 def guard_holds(plan: p.Plan) -> bool:
     """The mass-removal guard: more than 30 % of the published items (and more than 10) would go."""
     removals = plan.removal_count
@@ -93,7 +98,7 @@ def run_sync(
     run = db.session.get(SyncRun, run_id) if run_id else None
     if run is None or run.user_id != user_id:
         run = start_run(user_id, trigger)
-    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=LOCK_TTL, blocking=False)
+    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=lock_ttl(), blocking=False)
     if not lock.acquire():
         run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
         run.error = "Another sync of this shop was already running; it covers this request."
@@ -208,7 +213,7 @@ def _record_plan(run: SyncRun, plan: p.Plan) -> None:
 
 
 def _progress(run: SyncRun, done: int, lock) -> None:
-    lock.extend(LOCK_TTL, replace_ttl=True)
+    lock.extend(lock_ttl(), replace_ttl=True)
     run.progress_done = min(run.progress_done + done, max(run.progress_total, run.progress_done + done))
     db.session.commit()
 

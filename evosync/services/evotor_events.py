@@ -1,0 +1,449 @@
+"""Evotor catalog-change events: verify the signature, apply one event to the merchant's mirror, debounce a sync.
+
+An event is ``{"id", "timestamp", "type", "action", "payload"}`` with ``type`` one of ProductEvent,
+ProductGroupEvent, ProductImageEvent, StoreEvent and ``action`` created, updated or removed; the payload
+is the resource with its ``user_id`` (Evotor's, ``01-…``) and ``store_id``.
+
+Signature: ``X-Hub-Signature: sha1=<hex HMAC-SHA1(raw body, secret)>``, compared in constant time. The
+secret is the app-wide ``EVOTOR_WEBHOOK_SECRET`` (the partner secret Evotor holds for our application),
+or, for a merchant whose ``EvotorConnection.webhook_signing_secret`` is set, that merchant's own secret
+(it authenticates events of that merchant only). Either one verifies.
+
+Idempotent by event id (the ``webhook_events`` table): a repeated delivery is acknowledged and changes
+nothing. Out-of-order deliveries: an update older than the mirror's ``updated_at`` is ignored.
+
+Debounce: the first changing event of a burst sets ``evosync:sync:debounce:<user_id>`` and schedules
+``debounced_sync_job`` ``SYNC_DEBOUNCE_SECONDS`` later; later events of the burst find the key and add
+nothing, so the burst becomes one sync, which reads the mirror with every change applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import CachedGroup, CachedProduct, CachedStore, EvotorConnection, SyncFilter, WebhookEvent, utcnow
+from ..redis_conn import get_redis
+from .evotor_catalog import product_row
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature"
+PRODUCT, GROUP, IMAGE, STORE = "ProductEvent", "ProductGroupEvent", "ProductImageEvent", "StoreEvent"
+EVENT_TYPES = (PRODUCT, GROUP, IMAGE, STORE)
+CREATED, UPDATED, REMOVED = "created", "updated", "removed"
+ACTIONS = (CREATED, UPDATED, REMOVED)
+
+# verify_signature problems
+SIGNATURE_MISSING = "missing"
+SIGNATURE_ALGORITHM = "unsupported_algorithm"
+SIGNATURE_MISMATCH = "mismatch"
+SIGNATURE_NOT_CONFIGURED = "not_configured"
+
+# apply_event outcomes
+APPLIED = "applied"
+DUPLICATE = "duplicate"
+UNKNOWN_USER = "unknown_user"
+IGNORED = "ignored"
+
+DEBOUNCE_KEY = "evosync:sync:debounce:{user_id}"
+DEBOUNCE_MARGIN = 300  # the marker outlives the delay by this, so a lost job cannot block syncs for long
+MAX_EVENT_ID = 128
+
+# Product mirror columns and the payload key each comes from (a partial payload updates only what it has).
+_PRODUCT_SOURCE = {
+    "parent_id": "parent_id",
+    "name": "name",
+    "code": "code",
+    "article_number": "article_number",
+    "barcodes": "barcodes",
+    "barcodes_text": "barcodes",
+    "price": "price",
+    "cost_price": "cost_price",
+    "quantity": "quantity",
+    "measure_name": "measure_name",
+    "tax": "tax",
+    "allow_to_sell": "allow_to_sell",
+    "description": "description",
+    "type": "type",
+    "attributes_choices": "attributes_choices",
+    "evotor_updated_at": "updated_at",
+}
+
+
+class EventError(ValueError):
+    """The event cannot be read (HTTP 400); the message says what is wrong."""
+
+
+@dataclass
+class EventOutcome:
+    status: str
+    event_id: str
+    user_ids: list[int] = field(default_factory=list)
+    changed: bool = False
+    sync: dict[int, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "event_id": self.event_id,
+            "changed": self.changed,
+            "sync": {str(uid): what for uid, what in self.sync.items()},
+        }
+
+
+# --------------------------------------------------------------------------------------------- signature
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The header value Evotor sends for ``body``: ``sha1=<hex>``."""
+    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def verify_signature(body: bytes, header: str | None) -> str | None:
+    """None when ``header`` signs ``body`` with an accepted secret; else the problem (a SIGNATURE_* value)."""
+    if not header or not header.strip():
+        return SIGNATURE_MISSING
+    algorithm, sep, given = header.strip().partition("=")
+    if not sep or algorithm.strip().lower() != "sha1":
+        return SIGNATURE_ALGORITHM
+    secrets = _signing_secrets(body)
+    if not secrets:
+        return SIGNATURE_NOT_CONFIGURED
+    given_bytes = given.strip().lower().encode("utf-8", "replace")
+    matched = False
+    for secret in secrets:  # every secret is tried, so timing does not tell which one matched
+        expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest().encode()
+        matched |= hmac.compare_digest(expected, given_bytes)
+    return None if matched else SIGNATURE_MISMATCH
+
+
+def _signing_secrets(body: bytes) -> list[str]:
+    secrets = []
+    app_secret = current_app.config.get("EVOTOR_WEBHOOK_SECRET") or ""
+    if app_secret:
+        secrets.append(app_secret)
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return secrets  # unreadable: only the app-wide secret can vouch for it (and the view answers 400)
+    payload = event.get("payload") if isinstance(event, dict) else None
+    if isinstance(payload, dict):
+        for conn in _connections_for(payload, str(event.get("type") or "")):
+            if conn.webhook_signing_secret:
+                secrets.append(conn.webhook_signing_secret)
+    return secrets
+
+
+# --------------------------------------------------------------------------------------------- merchants
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or isinstance(value, (dict, list)) else str(value).strip()
+
+
+def _store_id_of(payload: dict, event_type: str) -> str:
+    if event_type == STORE:
+        return _text(payload.get("id")) or _text(payload.get("store_id"))
+    return _text(payload.get("store_id")) or _text(payload.get("storeId"))
+
+
+def _connections_for(payload: dict, event_type: str) -> list[EvotorConnection]:
+    """The connections an event belongs to: by Evotor user id, else (manual connections) by a mirrored store."""
+    evotor_user = _text(payload.get("user_id")) or _text(payload.get("userId"))
+    if evotor_user:
+        conn = db.session.scalar(sa.select(EvotorConnection).filter_by(evotor_user_id=evotor_user[:64]))
+        if conn is not None:
+            return [conn]
+    store_id = _store_id_of(payload, event_type)
+    if not store_id:
+        return []
+    user_ids = db.session.scalars(sa.select(CachedStore.user_id).filter_by(evotor_id=store_id[:64])).all()
+    if not user_ids:
+        return []
+    conns = db.session.scalars(sa.select(EvotorConnection).where(EvotorConnection.user_id.in_(user_ids)))
+    return [c for c in conns if not evotor_user or not c.evotor_user_id or c.evotor_user_id == evotor_user]
+
+
+# --------------------------------------------------------------------------------------------- applying
+
+
+def read_event(body: Any) -> tuple[str, str, str, dict]:
+    """(event id, type, action, payload) of a parsed body, or EventError."""
+    if not isinstance(body, dict):
+        raise EventError("The body must be a JSON object")
+    event_id = _text(body.get("id"))
+    if not event_id:
+        raise EventError("Field 'id' is required")
+    if len(event_id) > MAX_EVENT_ID:
+        raise EventError(f"Field 'id' is longer than {MAX_EVENT_ID} characters")
+    event_type, action = body.get("type"), body.get("action")
+    if not isinstance(event_type, str) or not event_type:
+        raise EventError("Field 'type' is required")
+    if not isinstance(action, str) or not action:
+        raise EventError("Field 'action' is required")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise EventError("Field 'payload' must be an object")
+    return event_id, event_type, action, payload
+
+
+def apply_event(body: Any) -> EventOutcome:
+    """Apply one catalog-change event to the mirror of the merchant(s) it belongs to; EventError if unreadable.
+
+    Unknown types or actions and events of unknown merchants are acknowledged (recorded, not applied),
+    so Evotor stops redelivering them. A changing event schedules the merchant's debounced sync.
+    """
+    event_id, event_type, action, payload = read_event(body)
+    if db.session.execute(sa.select(WebhookEvent.id).filter_by(event_id=event_id)).first() is not None:
+        return EventOutcome(DUPLICATE, event_id)
+    outcome = EventOutcome(APPLIED, event_id)
+    if event_type not in EVENT_TYPES or action not in ACTIONS:
+        outcome.status = IGNORED
+    else:
+        _require_ids(event_type, payload)
+        conns = _connections_for(payload, event_type)
+        outcome.user_ids = [c.user_id for c in conns]
+        if not conns:
+            outcome.status = UNKNOWN_USER
+        changed_users = [c.user_id for c in conns if _apply(c.user_id, event_type, action, payload)]
+        outcome.changed = bool(changed_users)
+        if conns and not changed_users:
+            outcome.status = IGNORED  # stale, unknown store, or nothing new
+    db.session.add(
+        WebhookEvent(
+            event_id=event_id,
+            event_type=f"{event_type}.{action}"[:64],
+            user_id=outcome.user_ids[0] if outcome.user_ids else None,
+        )
+    )
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:  # the same event delivered twice at once: the other delivery applied it
+        db.session.rollback()
+        return EventOutcome(DUPLICATE, event_id)
+    if outcome.changed:
+        for user_id in outcome.user_ids:
+            outcome.sync[user_id] = schedule_debounced_sync(user_id)
+    log.info(
+        "evotor catalog event",
+        extra={
+            "event_type": event_type[:64],
+            "action": action[:16],
+            "outcome": outcome.status,
+            "users": outcome.user_ids,
+        },
+    )
+    return outcome
+
+
+def _require_ids(event_type: str, payload: dict) -> None:
+    if not _text(payload.get("id")):
+        raise EventError("Field 'payload.id' is required")
+    if event_type != STORE and not _store_id_of(payload, event_type):
+        raise EventError("Field 'payload.store_id' is required")
+    if event_type == IMAGE and not _product_id_of_image(payload):
+        raise EventError("Field 'payload.product_id' is required")
+
+
+def _apply(user_id: int, event_type: str, action: str, payload: dict) -> bool:
+    """Change the user's mirror (not committed); True when something changed."""
+    if event_type == STORE:
+        return _apply_store(user_id, action, payload)
+    store_id = _store_id_of(payload, event_type)[:64]
+    if db.session.scalar(sa.select(CachedStore.id).filter_by(user_id=user_id, evotor_id=store_id)) is None:
+        log.info("catalog event for a store not mirrored yet: the next refresh brings it", extra={"user_id": user_id})
+        return False
+    if event_type == PRODUCT:
+        return _apply_product(user_id, store_id, action, payload)
+    if event_type == GROUP:
+        return _apply_group(user_id, store_id, action, payload)
+    return _apply_image(user_id, store_id, action, payload)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _is_stale(incoming: Any, stored: str | None) -> bool:
+    """The event's resource is older than what the mirror holds (an out-of-order delivery)."""
+    new, old = _parse_time(incoming), _parse_time(stored)
+    return bool(new and old and new < old)
+
+
+def _apply_product(user_id: int, store_id: str, action: str, payload: dict) -> bool:
+    product_id = _text(payload.get("id"))[:64]
+    key = {"user_id": user_id, "store_evotor_id": store_id, "evotor_id": product_id}
+    row = db.session.scalar(sa.select(CachedProduct).filter_by(**key))
+    if action == REMOVED:
+        if row is None:
+            return False
+        db.session.delete(row)
+        return True
+    if row is not None and _is_stale(payload.get("updated_at"), row.evotor_updated_at):
+        return False
+    values = product_row(payload)
+    if row is None:
+        db.session.add(CachedProduct(**key, refreshed_at=utcnow(), **values))
+        return True
+    if "name" not in payload:  # a partial payload: only the fields it carries
+        values = {column: values[column] for column, source in _PRODUCT_SOURCE.items() if source in payload}
+    changed = False
+    for column in _PRODUCT_SOURCE:
+        if column in values and getattr(row, column) != values[column]:
+            setattr(row, column, values[column])
+            changed = True
+    if changed:
+        row.refreshed_at = utcnow()
+    return changed
+
+
+def _apply_group(user_id: int, store_id: str, action: str, payload: dict) -> bool:
+    group_id = _text(payload.get("id"))[:64]
+    key = {"user_id": user_id, "store_evotor_id": store_id, "evotor_id": group_id}
+    row = db.session.scalar(sa.select(CachedGroup).filter_by(**key))
+    if action == REMOVED:
+        if row is None:
+            return False
+        db.session.delete(row)
+        db.session.execute(sa.delete(SyncFilter).filter_by(user_id=user_id, entity_type="group", entity_id=group_id))
+        return True
+    if row is not None and _is_stale(payload.get("updated_at"), row.evotor_updated_at):
+        return False
+    values = {
+        "parent_id": _text(payload.get("parent_id"))[:64] or None,
+        "name": _text(payload.get("name"))[:255],
+        "attributes": payload.get("attributes") or None,
+        "evotor_updated_at": payload.get("updated_at"),
+    }
+    if row is None:
+        db.session.add(CachedGroup(**key, refreshed_at=utcnow(), **values))
+        return True
+    changed = False
+    for column, value in values.items():
+        if getattr(row, column) != value:
+            setattr(row, column, value)
+            changed = True
+    if changed:
+        row.refreshed_at = utcnow()
+    return changed
+
+
+def _product_id_of_image(payload: dict) -> str:
+    return _text(payload.get("product_id")) or _text(payload.get("productId"))
+
+
+def _apply_image(user_id: int, store_id: str, action: str, payload: dict) -> bool:
+    product = db.session.scalar(
+        sa.select(CachedProduct).filter_by(
+            user_id=user_id, store_evotor_id=store_id, evotor_id=_product_id_of_image(payload)[:64]
+        )
+    )
+    if product is None:
+        return False
+    image_id = _text(payload.get("id"))[:64]
+    if action == REMOVED:
+        if product.image_id != image_id:
+            return False
+        product.image_id = product.image_url = product.image_updated_at = None
+        product.image_checked_for = None  # the next refresh looks for another image of the product
+        return True
+    url = _text(payload.get("url"))[:1024] or None
+    updated = (
+        payload.get("updated_at") or payload.get("updatedAt") or payload.get("created_at") or payload.get("createdAt")
+    )
+    if (product.image_id, product.image_url, product.image_updated_at) == (image_id, url, updated):
+        return False
+    product.image_id, product.image_url, product.image_updated_at = image_id, url, updated
+    product.image_checked_for = product.evotor_updated_at or ""  # looked up, as far as the refresh is concerned
+    return True
+
+
+def _apply_store(user_id: int, action: str, payload: dict) -> bool:
+    store_id = _store_id_of(payload, STORE)[:64]
+    store = db.session.scalar(sa.select(CachedStore).filter_by(user_id=user_id, evotor_id=store_id))
+    if action == REMOVED:
+        if store is None:
+            return False
+        for model in (CachedProduct, CachedGroup):
+            db.session.execute(sa.delete(model).filter_by(user_id=user_id, store_evotor_id=store_id))
+        db.session.execute(
+            sa.delete(SyncFilter).where(
+                SyncFilter.user_id == user_id,
+                sa.or_(
+                    sa.and_(SyncFilter.entity_type == "store", SyncFilter.entity_id == store_id),
+                    sa.and_(SyncFilter.entity_type == "group", SyncFilter.parent_entity_id == store_id),
+                ),
+            )
+        )
+        db.session.delete(store)
+        return True
+    if store is not None and _is_stale(payload.get("updated_at"), store.evotor_updated_at):
+        return False
+    values = {
+        "name": _text(payload.get("name"))[:255],
+        "address": _text(payload.get("address"))[:512],
+        "evotor_updated_at": payload.get("updated_at"),
+    }
+    if store is None:
+        db.session.add(CachedStore(user_id=user_id, evotor_id=store_id, refreshed_at=utcnow(), **values))
+        return True
+    changed = False
+    for column, value in values.items():
+        if getattr(store, column) != value:
+            setattr(store, column, value)
+            changed = True
+    return changed
+
+
+# --------------------------------------------------------------------------------------------- debounce
+
+
+def debounce_key(user_id: int) -> str:
+    return DEBOUNCE_KEY.format(user_id=user_id)
+
+
+def clear_debounce(user_id: int) -> None:
+    get_redis().delete(debounce_key(user_id))
+
+
+def schedule_debounced_sync(user_id: int) -> str:
+    """Make sure one sync follows within SYNC_DEBOUNCE_SECONDS: ``scheduled``, ``pending`` or ``skipped: …``."""
+    from ..jobs.fanout import debounced_sync_job, sync_blocker
+    from ..jobs.queues import HIGH, enqueue, enqueue_in
+
+    delay = int(current_app.config.get("SYNC_DEBOUNCE_SECONDS") or 0)
+    redis = get_redis()
+    key = debounce_key(user_id)
+    if not redis.set(key, "1", nx=True, ex=delay + DEBOUNCE_MARGIN):
+        return "pending"
+    reason = sync_blocker(user_id)
+    if reason:
+        redis.delete(key)
+        log.info("catalog event: no sync", extra={"user_id": user_id, "reason": reason})
+        return f"skipped: {reason}"
+    options = {"queue": HIGH, "title": f"VK sync after Evotor events, user {user_id}", "timeout": 300, "retries": 2}
+    try:
+        if delay > 0:
+            enqueue_in(delay, debounced_sync_job, user_id, **options)
+        else:
+            enqueue(debounced_sync_job, user_id, **options)
+    except Exception:
+        redis.delete(key)
+        raise
+    return "scheduled"

@@ -1,0 +1,190 @@
+"""POST /evotor/events/catalog: Evotor's catalog-change webhooks (products, groups, images, stores).
+
+Authenticated by ``X-Hub-Signature: sha1=<hex HMAC-SHA1(body, secret)>`` (see services/evotor_events.py
+for which secrets verify), so exempt from CSRF. Every answer is JSON; refusals are
+``{"errors": [{"code": <HTTP status>, "reason": "..."}]}``; a failure on our side answers 503 (Evotor
+retries), never 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .. import openapi
+from ..extensions import csrf, db
+from ..services import evotor_events as events
+
+bp = Blueprint("evotor_events", __name__)
+log = logging.getLogger(__name__)
+
+CATALOG_EVENTS_PATH = "/evotor/events/catalog"
+
+_SIGNATURE_REFUSALS = {
+    events.SIGNATURE_MISSING: (401, "The X-Hub-Signature header is missing"),
+    events.SIGNATURE_ALGORITHM: (401, "Unsupported signature: expected X-Hub-Signature: sha1=<hex HMAC-SHA1>"),
+    events.SIGNATURE_MISMATCH: (401, "The signature does not match the body"),
+    events.SIGNATURE_NOT_CONFIGURED: (503, "Catalog webhooks are not configured on this server"),
+}
+
+
+def _error(status: int, reason: str):
+    return jsonify({"errors": [{"code": status, "reason": reason}]}), status
+
+
+@bp.post(CATALOG_EVENTS_PATH)
+@csrf.exempt
+def catalog_event():
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _error(413, "The body is too large")
+    try:
+        problem = events.verify_signature(raw, request.headers.get(events.SIGNATURE_HEADER))
+        if problem is not None:
+            status, reason = _SIGNATURE_REFUSALS[problem]
+            level = logging.ERROR if status == 503 else logging.WARNING
+            log.log(level, "catalog event refused", extra={"problem": problem})
+            return _error(status, reason)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "The body is not valid JSON")
+        outcome = events.apply_event(body)
+        return jsonify(outcome.as_dict())
+    except events.EventError as exc:
+        db.session.rollback()
+        return _error(400, str(exc))
+    except Exception:
+        db.session.rollback()
+        log.exception("catalog event failed")
+        return _error(503, "Temporary failure on our side; please retry")
+
+
+# --------------------------------------------------------------------------------------------- OpenAPI
+
+_ERRORS = {"$ref": "#/components/schemas/EventErrors"}
+
+openapi.register_security_scheme(
+    "hubSignature",
+    {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Hub-Signature",
+        "description": "`sha1=<hex HMAC-SHA1(raw body, secret)>`; the secret is EVOTOR_WEBHOOK_SECRET or the "
+        "merchant's own webhook signing secret",
+    },
+)
+openapi.register_schema(
+    "EventErrors",
+    {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["code", "reason"],
+                    "properties": {"code": {"type": "integer"}, "reason": {"type": "string"}},
+                },
+            }
+        },
+    },
+)
+openapi.register_schema(
+    "CatalogEvent",
+    {
+        "type": "object",
+        "required": ["id", "type", "action", "payload"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 128},
+            "timestamp": {"type": "integer", "description": "Epoch milliseconds"},
+            "type": {
+                "type": "string",
+                "enum": list(events.EVENT_TYPES),
+                "description": "Other types are acknowledged and ignored",
+            },
+            "action": {"type": "string", "enum": list(events.ACTIONS)},
+            "payload": {
+                "type": "object",
+                "description": "The resource as Evotor's v2 API shows it, with `user_id` and `store_id` "
+                "(a store's own `id` for StoreEvent; `product_id` for ProductImageEvent)",
+                "required": ["id"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "user_id": {"type": "string", "example": "01-000000010409029"},
+                    "store_id": {"type": "string"},
+                    "product_id": {"type": "string"},
+                    "updated_at": {"type": "string", "example": "2018-08-29T15:08:56.664+0000"},
+                },
+            },
+        },
+    },
+)
+
+
+def _error_response(text: str) -> dict:
+    return {"description": text, "content": {"application/json": {"schema": _ERRORS}}}
+
+
+openapi.register_path(
+    CATALOG_EVENTS_PATH,
+    "post",
+    {
+        "tags": ["Evotor webhooks"],
+        "security": [{"hubSignature": []}],
+        "summary": "Evotor: a product, group, image or store changed",
+        "description": "Applies the change to the merchant's catalog mirror and schedules one VK sync "
+        "SYNC_DEBOUNCE_SECONDS later (a burst of events becomes one sync). Idempotent by event `id`: "
+        "a repeated delivery answers `duplicate` and changes nothing. Events of unknown merchants, "
+        "unknown types and stale updates are acknowledged (200) so Evotor stops redelivering them.",
+        "parameters": [
+            {
+                "name": "X-Hub-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^sha1=[0-9a-f]{40}$"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CatalogEvent"}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Handled (or acknowledged)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status", "event_id"],
+                            "properties": {
+                                "status": {
+                                    "type": "string",
+                                    "enum": [events.APPLIED, events.DUPLICATE, events.UNKNOWN_USER, events.IGNORED],
+                                },
+                                "event_id": {"type": "string"},
+                                "changed": {"type": "boolean", "description": "The mirror changed"},
+                                "sync": {
+                                    "type": "object",
+                                    "description": "Per merchant: scheduled, pending (a sync is already "
+                                    "scheduled) or 'skipped: <reason>'",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "400": _error_response("Malformed JSON or a missing field"),
+            "401": _error_response("Missing signature, not sha1, or a signature that does not match"),
+            "413": _error_response("The body is larger than MAX_CONTENT_LENGTH"),
+            "503": _error_response("No signing secret is configured, or a temporary failure: retry"),
+        },
+    },
+)
