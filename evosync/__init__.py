@@ -51,6 +51,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     init_common(app)
     _register_blueprints(app)
+    from .admin import init_admin
+
+    init_admin(app)
     _register_request_logging(app)
 
     from .cli import register_cli
