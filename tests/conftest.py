@@ -6,6 +6,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
+from flask import g, request_started
 from flask_migrate import upgrade
 
 from evosync import create_app
@@ -73,6 +74,9 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
 def app(_database, redis_url):
     """A fresh app per test over the shared schema; rows and Redis keys from earlier tests are gone."""
     app = create_app(_test_overrides(_database, redis_url))
+    # Requests reuse the test's app context, and with it flask-login's cached user in `g`: forget it at every
+    # request so that two test clients logged in as two users stay two users.
+    request_started.connect(_forget_cached_user, app)
     with app.app_context():
         _clean_tables()
         from evosync.redis_conn import get_redis
@@ -81,6 +85,10 @@ def app(_database, redis_url):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+def _forget_cached_user(sender, **extra) -> None:
+    g.pop("_login_user", None)
 
 
 def _clean_tables() -> None:

@@ -22,12 +22,25 @@ def active_run(user_id: int) -> SyncRun | None:
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
+    if run is not None and run.status == RunStatus.RUNNING and not _lock_held(user_id):
+        # Running, yet nobody holds the merchant's sync lock: its worker died (the lock expired).
+        run.status, run.finished_at = RunStatus.FAILED, utcnow()
+        run.error = "The worker running this sync stopped; a new run has taken over."
+        db.session.commit()
+        return None
     if run is not None and (run.started_at or run.created_at) < utcnow() - STALE_AFTER:
         run.status, run.finished_at = RunStatus.FAILED, utcnow()
         run.error = "The worker running this sync stopped; a new run has taken over."
         db.session.commit()
         return None
     return run
+
+
+def _lock_held(user_id: int) -> bool:
+    from ...redis_conn import get_redis
+    from .runner import LOCK_KEY
+
+    return bool(get_redis().exists(LOCK_KEY.format(user_id=user_id)))
 
 
 def request_sync(user_id: int, trigger: str = "manual", confirm_removals: bool = False) -> tuple[SyncRun, bool]:

@@ -114,6 +114,7 @@ def run_sync(
 
 
 def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> SyncRun:
+    _close_dead_runs(user_id, run.id)
     run.status, run.started_at, run.error = RunStatus.RUNNING, utcnow(), None
     run.progress_done = run.progress_total = 0
     db.session.commit()
@@ -173,6 +174,17 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
         },
     )
     return run
+
+
+def _close_dead_runs(user_id: int, current_id: int) -> None:
+    """We hold the merchant's lock, so any other run still marked running lost its worker."""
+    for dead in db.session.scalars(
+        db.select(SyncRun).where(SyncRun.user_id == user_id, SyncRun.status == RunStatus.RUNNING,
+                                 SyncRun.id != current_id)
+    ):
+        dead.status, dead.finished_at = RunStatus.FAILED, utcnow()
+        dead.error = "The worker running this sync stopped; the next run picked up where it left off."
+    db.session.commit()
 
 
 class RunFailed(Exception):
