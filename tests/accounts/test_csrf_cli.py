@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from evosync.models import UserStatus
 from evosync.services import accounts
 from tests.factories import PASSWORD, logged_in_client, login, make_user
 
 
-@pytest.mark.parametrize(
-    "path", ["/login", "/register", "/forgot-password", "/resend-confirm", "/invite?token=x", "/profile/edit"]
-)
-def test_forms_without_csrf_token_are_refused(app, path):
-    """With CSRF on, a POST without the token is a 400, whoever sends it; with the page's token it goes through."""
+def test_forms_without_csrf_token_are_refused(app):
+    """With CSRF on, a POST without the token is a 400 on every account form, logged in or not."""
     user = make_user()
-    client = logged_in_client(app, user) if path.startswith("/profile") else app.test_client()
+    member = logged_in_client(app, user)
     app.config["WTF_CSRF_ENABLED"] = True
-    resp = client.post(path, data={"email": user.email, "password": PASSWORD, "name": "X", "phone": ""})
-    assert resp.status_code == 400
+    data = {"email": user.email, "password": PASSWORD, "name": "X", "phone": ""}
+    for path in ("/login", "/register", "/forgot-password", "/resend-confirm", "/invite?token=x"):
+        assert app.test_client().post(path, data=data).status_code == 400, path
+    for path in ("/profile/edit", "/profile/delete", "/profile/change-password"):
+        assert member.post(path, data=data).status_code == 400, path
+    assert member.get("/profile").status_code == 200  # still logged in, account intact
 
 
 def test_login_with_csrf_token_from_the_page(app, client):
