@@ -6,6 +6,7 @@
   var words = {
     checking: (script && script.dataset.checking) || "Checking…",
     failed: (script && script.dataset.failed) || "Could not reach EvoSync.",
+    expired: (script && script.dataset.expired) || "Your session has expired. Reload the page and try again.",
   };
 
   function show(box, ok, message) {
@@ -30,11 +31,12 @@
         headers: { Accept: "application/json", "X-CSRFToken": token ? token.value : "" },
       })
         .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
+          if (response.status === 400 || response.status === 401) return { ok: false, message: words.expired };
+          if (!response.ok) return { ok: false, message: words.failed };
           return response.json();
         })
         .then(function (answer) { show(box, Boolean(answer.ok), answer.message); })
-        .catch(function () { show(box, false, words.failed); })
+        .catch(function () { show(box, false, words.failed); }) // network down, or not JSON
         .finally(function () { button.disabled = false; });
     });
   });
