@@ -13,6 +13,21 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(refresh_vk_catalog_command)
     app.cli.add_command(refresh_catalog_command)
     app.cli.add_command(sync_vk_command)
+    app.cli.add_command(demo_setup_command)
+
+
+@click.command("demo-setup")
+@with_appcontext
+def demo_setup_command() -> None:
+    """Create the demo merchant (sandbox connections) and start its first sync; DEMO_MODE only."""
+    from .demo import DemoRefused, ensure_demo_accounts, start_demo_flow
+
+    try:
+        merchant = ensure_demo_accounts()
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    start_demo_flow(merchant)
+    click.echo(f"demo merchant ready: {merchant.email}")
 
 
 @click.command("sync-vk")
