@@ -155,10 +155,10 @@ def ip_lock_seconds_left(ip: str | None) -> int:
         return 0
     try:
         conn = get_redis()
-        count = int(conn.get(_ip_key(ip)) or 0)
+        count = int(conn.get(ip_failure_key(ip)) or 0)
         if count < current_app.config["LOGIN_IP_MAX_FAILURES"]:
             return 0
-        return max(1, int(conn.ttl(_ip_key(ip))))
+        return max(1, int(conn.ttl(ip_failure_key(ip))))
     except redis.RedisError:
         log.warning("login throttle: Redis unavailable, address limit skipped")
         return 0
@@ -169,10 +169,11 @@ def record_failed_login(user: User | None, ip: str | None) -> None:
     if ip:
         try:
             conn = get_redis()
-            key = _ip_key(ip)
+            key = ip_failure_key(ip)
             pipe = conn.pipeline()
+            # The window starts at the first failure (SET NX keeps it; EXPIRE NX would need Redis 7).
+            pipe.set(key, 0, ex=current_app.config["LOGIN_IP_WINDOW_SECONDS"], nx=True)
             pipe.incr(key)
-            pipe.expire(key, current_app.config["LOGIN_IP_WINDOW_SECONDS"], nx=True)
             pipe.execute()
         except redis.RedisError:
             log.warning("login throttle: Redis unavailable, address failure not counted")
@@ -193,7 +194,8 @@ def clear_failed_logins(user: User) -> None:
         db.session.commit()
 
 
-def _ip_key(ip: str) -> str:
+def ip_failure_key(ip: str) -> str:
+    """The Redis counter of failed logins from one address (expires LOGIN_IP_WINDOW_SECONDS after the first)."""
     return f"evosync:login-failures:ip:{ip}"
 
 
