@@ -91,6 +91,35 @@ def start_sandbox() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("sandbox did not start")
 
 
+def _time_searches(user_id: int) -> dict[str, float]:
+    """Milliseconds for a products page (count + 50 rows) by name, code, barcode, and unfiltered."""
+    import sqlalchemy as sa
+
+    from evosync.extensions import db
+    from evosync.models import CachedProduct
+    from evosync.services.evotor_catalog import product_page
+
+    sample = db.session.execute(
+        sa.select(CachedProduct.store_evotor_id, CachedProduct.name, CachedProduct.code, CachedProduct.barcodes_text)
+        .filter_by(user_id=user_id)
+        .where(CachedProduct.barcodes_text != "")
+        .limit(1)
+    ).one()
+    queries = {
+        "all": "",
+        "name": sample.name.split()[0][1:5],
+        "code": sample.code,
+        "barcode": sample.barcodes_text.split()[0],
+        "miss": "zzzz-nothing",
+    }
+    timings = {}
+    for label, query in queries.items():
+        t0 = time.perf_counter()
+        product_page(user_id, sample.store_evotor_id, query=query, page=3)
+        timings[label] = round((time.perf_counter() - t0) * 1000, 1)
+    return timings
+
+
 def run(
     n_products: int,
     database_url: str,
@@ -106,7 +135,7 @@ def run(
     from evosync import create_app
     from evosync.extensions import db
     from evosync.models import ConnectionState, EvotorConnection, User
-    from evosync.services.evotor_catalog import refresh_catalog
+    from evosync.services import evotor_catalog
 
     process, base = start_sandbox()
     token = f"bench-{uuid.uuid4().hex}"
@@ -143,8 +172,12 @@ def run(
             baseline = rss_mb()
             t0 = time.perf_counter()
             with RssSampler() as sampler:
-                summary = refresh_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
+                summary = evotor_catalog.refresh_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
             seconds = time.perf_counter() - t0
+            search_ms = _time_searches(user_id)
+            t1 = time.perf_counter()
+            second = evotor_catalog.refresh_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
+            unchanged_seconds = time.perf_counter() - t1
 
             db.session.delete(db.session.get(User, user_id))  # its rows go with it (ON DELETE CASCADE)
             db.session.commit()
@@ -166,6 +199,9 @@ def run(
         "sandbox_seed_seconds": round(seed_seconds, 2),
         "seconds": round(seconds, 2),
         "rows_per_second": round(summary.products_added / seconds) if seconds else None,
+        "unchanged_refresh_seconds": round(unchanged_seconds, 2),
+        "unchanged_refresh_updated": second.products_updated,
+        "search_ms": search_ms,
         "rss_baseline_mb": round(baseline, 1),
         "rss_peak_mb": round(sampler.peak, 1),
         "rss_growth_mb": round(sampler.peak - baseline, 1),
