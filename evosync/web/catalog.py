@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 PER_PAGE = 50
 VK_STATE_PROVIDER_KEY = "catalog.vk_state_provider"
 
-# fn(user_id, store_id, evotor_product_ids) -> {evotor_product_id: (label, bootstrap_colour)}
-VkStateProvider = Callable[[int, str, list[str]], dict[str, tuple[str, str]]]
+# fn(user_id, store_id, evotor_product_ids) -> {evotor_product_id: (label, bootstrap_colour[, vk_url[, reason]])}
+# or None to hide the column (the sync team's provider does so until a first sync).
+VkStateProvider = Callable[[int, str, list[str]], dict[str, tuple] | None]
 
 
 def register_vk_state_provider(app: Flask, provider: VkStateProvider) -> None:
