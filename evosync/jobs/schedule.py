@@ -1,6 +1,6 @@
 """The periodic schedule, as data, reconciled with Redis at scheduler start; the scheduler's heartbeat.
 
-Each entry has a fixed job id (``periodic:<name>``) and a fingerprint (function, interval, timeout, queue)
+Each entry has a fixed job id (``periodic-<name>``) and a fingerprint (function, interval, timeout, queue)
 kept in the job's meta. ``reconcile`` makes rq-scheduler hold exactly these entries: an unchanged entry is
 kept (its next run time survives restarts), a changed one is replaced, a missing one added, and every
 other repeating job removed. So restarts never duplicate a periodic job and a removed entry disappears.
@@ -28,7 +28,7 @@ from .queues import DEFAULT, LOW
 
 log = logging.getLogger(__name__)
 
-JOB_ID_PREFIX = "periodic:"
+JOB_ID_PREFIX = "periodic-"
 FINGERPRINT_META = "evosync_schedule"
 LAST_TICK_KEY = "evosync:scheduler:last_tick"
 RECONCILE_LOCK_KEY = "evosync:scheduler:reconcile"

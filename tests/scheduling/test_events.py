@@ -1,0 +1,260 @@
+"""POST /evotor/events/catalog: signature checks, idempotency, JSON errors, mirror updates, one debounced sync."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from decimal import Decimal
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+
+from evosync.extensions import db
+from evosync.models import (
+    CachedGroup,
+    CachedProduct,
+    CachedStore,
+    ConnectionState,
+    EvotorConnection,
+    SyncFilter,
+    VkConnection,
+    WebhookEvent,
+)
+from evosync.redis_conn import get_redis
+from evosync.services.evotor_events import debounce_key
+from tests.factories import make_user
+
+PATH = "/evotor/events/catalog"
+SECRET = "app-wide-signing-secret"
+EVOTOR_USER = "01-000000010409029"
+STORE = "20170228-F4F1-401B-80FA-9ECCA8451FFB"
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    return {"X-Hub-Signature": f"sha1={digest}", "Content-Type": "application/json", "User-Agent": "Evotor-Hookshot"}
+
+
+def product_event(event_id: str, product_id: str = "p-1", action: str = "updated", **fields) -> dict:
+    payload = {
+        "id": product_id,
+        "store_id": STORE,
+        "user_id": EVOTOR_USER,
+        "name": "Кофе зерновой 1 кг",
+        "price": 990.0,
+        "quantity": 3,
+        "allow_to_sell": True,
+        "type": "NORMAL",
+        "updated_at": "2024-05-01T10:00:00.000+0000",
+        **fields,
+    }
+    return {"id": event_id, "timestamp": 1714557600000, "type": "ProductEvent", "action": action, "payload": payload}
+
+
+def post(client, event, secret: str = SECRET, headers: dict | None = None):
+    body = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return client.post(PATH, data=body, headers=headers if headers is not None else signed(body, secret))
+
+
+@pytest.fixture
+def merchant(app):
+    """A merchant with a connected Evotor account (known by its Evotor user id) and one mirrored store."""
+    app.config["EVOTOR_WEBHOOK_SECRET"] = SECRET
+    user = make_user()
+    db.session.add_all(
+        [
+            EvotorConnection(
+                user_id=user.id, evotor_user_id=EVOTOR_USER, access_token="t", state=ConnectionState.CONNECTED
+            ),
+            CachedStore(user_id=user.id, evotor_id=STORE, name="Магазин"),
+        ]
+    )
+    db.session.commit()
+    return user
+
+
+def test_good_signature_applies_the_product(client, merchant):
+    """A correctly signed ProductEvent creates the product in the merchant's mirror and answers applied."""
+    resp = post(client, product_event("ev-1"))
+    assert resp.status_code == 200, resp.data
+    body = resp.get_json()
+    assert body["status"] == "applied" and body["changed"] is True
+    row = CachedProduct.query.filter_by(user_id=merchant.id, evotor_id="p-1").one()
+    assert row.price == Decimal("990.00") and row.name == "Кофе зерновой 1 кг" and row.store_evotor_id == STORE
+    assert body["sync"] == {str(merchant.id): "skipped: VK is not connected"}
+
+
+BAD_SIGNATURES = [
+    (None, "missing"),
+    ("", "missing"),
+    ("sha1=" + "0" * 40, "does not match"),
+    ("sha256=SIGN", "Unsupported"),
+    ("md5=SIGN", "Unsupported"),
+    ("SIGN", "Unsupported"),
+]
+
+
+def test_bad_missing_or_foreign_signatures_are_refused(client, merchant):
+    """Missing, mismatching or non-sha1 signatures (even correct sha256/md5 HMACs) answer 401 JSON, change nothing."""
+    body = json.dumps(product_event("ev-bad")).encode()
+    for header, reason in BAD_SIGNATURES:
+        headers = {"Content-Type": "application/json"}
+        if header is not None:
+            real = hmac.new(SECRET.encode(), body, hashlib.sha256 if "sha256" in header else hashlib.md5).hexdigest()
+            headers["X-Hub-Signature"] = header.replace("SIGN", real)
+        resp = client.post(PATH, data=body, headers=headers)
+        assert resp.status_code == 401, header
+        assert resp.is_json and reason in resp.get_json()["errors"][0]["reason"], header
+    assert CachedProduct.query.count() == 0 and WebhookEvent.query.count() == 0
+
+
+def test_signature_with_a_wrong_secret_or_a_changed_body_is_refused(client, merchant):
+    """A signature made with another secret, or over other bytes, does not verify."""
+    body = json.dumps(product_event("ev-2")).encode()
+    assert client.post(PATH, data=body, headers=signed(body, "guessed-secret")).status_code == 401
+    tampered = body.replace(b"990.0", b"1.0")
+    assert client.post(PATH, data=tampered, headers=signed(body)).status_code == 401
+    assert CachedProduct.query.count() == 0
+
+
+def test_merchant_secret_verifies_only_that_merchants_events(client, app, merchant):
+    """A merchant's own webhook_signing_secret verifies their events, never another merchant's."""
+    conn = EvotorConnection.query.filter_by(user_id=merchant.id).one()
+    conn.webhook_signing_secret = "merchant-own-secret"
+    other = make_user()
+    db.session.add_all(
+        [
+            EvotorConnection(user_id=other.id, evotor_user_id="01-999", access_token="t", state="connected"),
+            CachedStore(user_id=other.id, evotor_id="OTHER-STORE", name="Чужой"),
+        ]
+    )
+    db.session.commit()
+    assert post(client, product_event("ev-own"), secret="merchant-own-secret").status_code == 200
+    foreign = product_event("ev-foreign", store_id="OTHER-STORE", user_id="01-999")
+    assert post(client, foreign, secret="merchant-own-secret").status_code == 401
+    assert post(client, foreign).status_code == 200  # the app-wide secret vouches for every merchant
+
+
+def test_repeat_delivery_is_idempotent(client, merchant):
+    """The same event delivered again answers duplicate and does not reapply (a later manual edit survives)."""
+    event = product_event("ev-3", price=100)
+    assert post(client, event).get_json()["status"] == "applied"
+    row = CachedProduct.query.filter_by(user_id=merchant.id, evotor_id="p-1").one()
+    row.price = Decimal("555.00")  # e.g. a newer change that arrived meanwhile
+    db.session.commit()
+    again = post(client, event)
+    assert again.status_code == 200 and again.get_json()["status"] == "duplicate"
+    db.session.refresh(row)
+    assert row.price == Decimal("555.00")
+    assert WebhookEvent.query.filter_by(event_id="ev-3").count() == 1
+
+
+def test_malformed_json_and_missing_fields_answer_400_json(client, merchant):
+    """A signed body that is not JSON, not an object, or lacks id/type/payload answers 400 with a JSON reason."""
+    for body in (b"{not json", b"[1, 2]", b'"text"', json.dumps({"type": "ProductEvent"}).encode()):
+        resp = client.post(PATH, data=body, headers=signed(body))
+        assert resp.status_code == 400, body
+        assert resp.is_json and resp.get_json()["errors"][0]["code"] == 400
+    missing_store = product_event("ev-4")
+    del missing_store["payload"]["store_id"]
+    resp = post(client, missing_store)
+    assert resp.status_code == 400 and "store_id" in resp.get_json()["errors"][0]["reason"]
+    assert WebhookEvent.query.count() == 0
+
+
+def test_unsigned_garbage_is_refused_before_parsing(client, merchant):
+    """Without a valid signature even malformed JSON answers 401: strangers learn nothing about parsing."""
+    resp = client.post(PATH, data=b"{not json", headers={"X-Hub-Signature": "sha1=" + "1" * 40})
+    assert resp.status_code == 401 and resp.is_json
+
+
+def test_no_secret_configured_answers_503(client, app, merchant):
+    """With no app-wide secret and no merchant secret nothing can be verified: 503 so Evotor retries later."""
+    app.config["EVOTOR_WEBHOOK_SECRET"] = ""
+    resp = post(client, product_event("ev-5"))
+    assert resp.status_code == 503 and resp.is_json
+
+
+def test_csrf_does_not_apply(client, app, merchant):
+    """The endpoint is CSRF-exempt: Evotor sends no token, the signature authenticates."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert post(client, product_event("ev-6")).status_code == 200
+
+
+def test_unknown_merchant_and_unknown_type_are_acknowledged(client, merchant):
+    """Events of unknown merchants or types answer 200 (so Evotor stops retrying) and change nothing."""
+    stranger = product_event("ev-7", user_id="01-unknown", store_id="UNKNOWN-STORE")
+    assert post(client, stranger).get_json()["status"] == "unknown_user"
+    odd = {"id": "ev-8", "type": "ReceiptEvent", "action": "created", "payload": {"id": "r"}}
+    assert post(client, odd).get_json()["status"] == "ignored"
+    assert CachedProduct.query.count() == 0
+    assert WebhookEvent.query.count() == 2
+
+
+def test_store_fallback_finds_a_manually_connected_merchant(client, merchant):
+    """A connection made by hand has no Evotor user id: the event's store_id finds the merchant."""
+    conn = EvotorConnection.query.filter_by(user_id=merchant.id).one()
+    conn.evotor_user_id = None
+    db.session.commit()
+    assert post(client, product_event("ev-9")).get_json()["status"] == "applied"
+    assert CachedProduct.query.filter_by(user_id=merchant.id).count() == 1
+
+
+def test_stale_update_is_ignored(client, merchant):
+    """An update older than what the mirror holds (out-of-order delivery) does not overwrite it."""
+    post(client, product_event("ev-10", price=200, updated_at="2024-05-02T10:00:00.000+0000"))
+    resp = post(client, product_event("ev-11", price=100, updated_at="2024-05-01T10:00:00.000+0000"))
+    assert resp.get_json()["status"] == "ignored"
+    assert CachedProduct.query.one().price == Decimal("200.00")
+
+
+def test_removed_group_image_and_store_events(client, merchant):
+    """Products and groups are removed, images attached and detached, and a removed store takes its rows along."""
+    post(client, product_event("ev-20", product_id="p-2"))
+    post(client, product_event("ev-21", product_id="p-3"))
+    assert post(client, product_event("ev-22", product_id="p-2", action="removed")).get_json()["changed"]
+    assert [p.evotor_id for p in CachedProduct.query.all()] == ["p-3"]
+
+    group = {"id": "g-1", "store_id": STORE, "user_id": EVOTOR_USER, "name": "Напитки", "parent_id": None}
+    post(client, {"id": "ev-23", "type": "ProductGroupEvent", "action": "created", "payload": group})
+    assert CachedGroup.query.one().name == "Напитки"
+    db.session.add(SyncFilter(user_id=merchant.id, entity_type="group", entity_id="g-1", parent_entity_id=STORE))
+    db.session.commit()
+    post(client, {"id": "ev-24", "type": "ProductGroupEvent", "action": "removed", "payload": group})
+    assert CachedGroup.query.count() == 0 and SyncFilter.query.count() == 0
+
+    image = {"id": "img-1", "product_id": "p-3", "store_id": STORE, "user_id": EVOTOR_USER, "url": "http://x/1.png"}
+    post(client, {"id": "ev-25", "type": "ProductImageEvent", "action": "created", "payload": image})
+    row = CachedProduct.query.one()
+    assert (row.image_id, row.image_url) == ("img-1", "http://x/1.png")
+    post(client, {"id": "ev-26", "type": "ProductImageEvent", "action": "removed", "payload": image})
+    db.session.refresh(row)
+    assert row.image_id is None and row.image_checked_for is None
+
+    store = {"id": STORE, "user_id": EVOTOR_USER, "name": "Магазин на Ленина", "address": "Ленина, 1"}
+    post(client, {"id": "ev-27", "type": "StoreEvent", "action": "updated", "payload": store})
+    assert CachedStore.query.one().name == "Магазин на Ленина"
+    post(client, {"id": "ev-28", "type": "StoreEvent", "action": "removed", "payload": store})
+    assert CachedStore.query.count() == 0 and CachedProduct.query.count() == 0
+
+
+def test_a_burst_schedules_one_debounced_sync(client, app, merchant):
+    """Many events in a burst schedule exactly one delayed sync job (the debounce), SYNC_DEBOUNCE_SECONDS out."""
+    app.config.update(RUN_JOBS_INLINE=False, SYNC_DEBOUNCE_SECONDS=30)
+    db.session.add(VkConnection(user_id=merchant.id, access_token="vk", group_id=1, state=ConnectionState.CONNECTED))
+    db.session.commit()
+    answers = [post(client, product_event(f"burst-{i}", product_id=f"p-{i}")).get_json() for i in range(5)]
+    assert [a["sync"][str(merchant.id)] for a in answers] == ["scheduled"] + ["pending"] * 4
+    registry = ScheduledJobRegistry("high", connection=get_redis())
+    assert registry.count == 1
+    assert 0 < get_redis().ttl(debounce_key(merchant.id)) <= 30 + 300
+
+
+def test_openapi_documents_the_endpoint(client):
+    """/openapi.json documents the catalog webhook with its signature header and answers."""
+    doc = client.get("/openapi.json").get_json()
+    operation = doc["paths"][PATH]["post"]
+    assert set(operation["responses"]) >= {"200", "400", "401", "503"}
+    assert operation["security"] == [{"hubSignature": []}]
+    assert "CatalogEvent" in doc["components"]["schemas"]
