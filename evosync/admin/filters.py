@@ -72,7 +72,7 @@ class OwnerEmailFilter(BaseSQLAFilter):
 
 
 def owner_filters(model: type) -> list[BaseSQLAFilter]:
-    """The two ways to narrow a merchant table to one user: by email, or by user id."""
+    """The two ways to narrow a merchant table to one user: by email, or by user id (so flt0_1=<id>)."""
     return [OwnerEmailFilter(model.user_id), FilterEqual(model.user_id, _l("User id"))]
 
 

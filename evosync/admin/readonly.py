@@ -32,11 +32,11 @@ from ..models import (
 )
 from ..services.admin import ROLE_PERMISSIONS_ACTION, UserAction
 from ..services.sync.runner import TRIGGERS
-from .access import StaffOnlyMixin
+from .access import NoUnusedRoutesMixin, StaffOnlyMixin
 from .filters import choice_filter, owner_filters
 
 
-class ReadOnlyView(StaffOnlyMixin, ModelView):
+class ReadOnlyView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     """A list (and a details page) of one table; nothing can be created, edited or deleted here."""
 
     form_base_class = FlaskForm
@@ -59,6 +59,8 @@ class MerchantTableView(ReadOnlyView):
 
     def __init__(self, **kwargs) -> None:
         self.column_filters = [*owner_filters(self.model), *self.build_filters()]
+        if self.column_details_list is None:  # every column, the owner included (Flask-Admin skips foreign keys)
+            self.column_details_list = [column.key for column in self.model.__table__.columns]
         self.column_formatters = {"user_id": _owner_link, **self.formatters()}
         super().__init__(**kwargs)
 

@@ -23,7 +23,7 @@ from ..services import admin as admin_service
 from ..services.accounts import AccountError, FieldError
 from ..services.admin import UserAction
 from ..web.common import safe_next
-from .access import StaffOnlyMixin, require
+from .access import NoUnusedRoutesMixin, StaffOnlyMixin, require
 from .filters import RoleFilter, choice_filter, evotor_connected_filter, vk_connected_filter
 
 STATUS_LABELS = {
@@ -64,7 +64,7 @@ class InviteForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=255)])
 
 
-class UsersView(StaffOnlyMixin, ModelView):
+class UsersView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     """Users: read through Flask-Admin's list; every change goes through services.admin and its guard rails."""
 
     list_template = "admin/evosync_users_list.html"
@@ -93,6 +93,7 @@ class UsersView(StaffOnlyMixin, ModelView):
     }
 
     def __init__(self, **kwargs) -> None:
+        # The order fixes the URL arguments (flt0_<index>): the overview links to flt0_1 (status).
         self.column_filters = [
             RoleFilter(),
             choice_filter(User.status, _l("Status"), UserStatus),
