@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from redis.exceptions import RedisError
+from rq_scheduler import Scheduler
 
 from .. import openapi
 from ..auth import permission_required
 from ..extensions import db
 from ..models import ConnectionState, LinkStatus, RunStatus, SyncLink, SyncRun, VkConnection
+from ..redis_conn import get_redis
 from ..services.connections import NotConnectedError, get_evotor_connection, get_vk_connection
 from ..services.evotor_catalog import store_enabled_map
 from ..services.sync import settings as sync_settings
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 RUNS_SHOWN = 20
 PREVIEW_LINES_PER_KIND = 200  # the preview lists this many lines of each kind, then says how many more
 PENDING_REMOVALS_SHOWN = 500
+# The periodic job of jobs/schedule.py that refreshes every catalog and then asks for each merchant's sync.
+SCHEDULED_REFRESH_JOB_ID = "periodic-refresh_catalog"
 
 ACTION_WORDS = {
     "create": _l("Will be published"),
@@ -91,14 +96,15 @@ def _link_counts(user_id: int) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def _next_scheduled(user_id: int, auto_sync: bool) -> dt.datetime | None:
-    """When the next automatic run is due, if a fixed interval is configured (SYNC_INTERVAL_SECONDS)."""
-    interval = current_app.config.get("SYNC_INTERVAL_SECONDS")
-    if not auto_sync or not interval:
+def _next_scheduled(auto_sync: bool) -> dt.datetime | None:
+    """When the periodic catalog refresh (which asks for each merchant's sync) is next due, if rq-scheduler says."""
+    if not auto_sync:
         return None
-    last = last_finished_run(user_id)
-    base = (last.finished_at if last and last.finished_at else None) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return base + dt.timedelta(seconds=int(interval))
+    try:
+        score = get_redis().zscore(Scheduler.scheduled_jobs_key, SCHEDULED_REFRESH_JOB_ID)
+    except RedisError:
+        return None
+    return dt.datetime.fromtimestamp(float(score), dt.UTC).replace(tzinfo=None) if score else None
 
 
 def _sync_answer(run: SyncRun, created: bool):
@@ -140,7 +146,7 @@ def dashboard():
         vk=vk,
         vk_url=f"https://vk.com/market-{vk.group_id}" if vk and vk.group_id else None,
         auto_sync=config.auto_sync,
-        next_run=_next_scheduled(user_id, config.auto_sync),
+        next_run=_next_scheduled(config.auto_sync),
         chart=runs_chart(list(reversed(runs))),
         labels=STATUS_LABELS,
         form=ActionForm(),

@@ -184,3 +184,23 @@ def test_catalog_shows_vk_state_after_a_sync(web, shop):
     db.session.commit()
     page = html(web.get(url))
     assert ">error<" in page and "VK error 100: photo is broken" in page
+
+
+def test_retry_failed_starts_a_new_run(web, shop):
+    """«Retry failed» on a partial run starts a new sync (trigger retry) that publishes what was missing."""
+    failed = SyncRun(
+        user_id=shop.user_id,
+        trigger="manual",
+        status=RunStatus.PARTIAL,
+        failed_count=2,
+        details={"failures": [{"key": "a:b", "title": "Чай зелёный", "reason": "VK error 1: unknown"}]},
+    )
+    db.session.add(failed)
+    db.session.commit()
+    page = html(web.get(f"/sync/runs/{failed.id}"))
+    assert 'id="retry-form"' in page and "Чай зелёный" in page and "VK error 1: unknown" in page
+    resp = web.post(f"/sync/runs/{failed.id}/retry")
+    assert resp.status_code == 302
+    retried = db.session.scalar(db.select(SyncRun).filter_by(user_id=shop.user_id).order_by(SyncRun.id.desc()))
+    assert retried.id != failed.id and retried.trigger == "retry"
+    assert retried.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) and shop.vk_items()
