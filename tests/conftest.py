@@ -64,6 +64,9 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
         "REDIS_URL": redis_url,
         "WTF_CSRF_ENABLED": False,
         "SECURITY_PASSWORD_HASH": "plaintext" if os.environ.get("EVOSYNC_FAST_HASH") else "argon2",
+        # Real argon2, cheap parameters: the suite hashes hundreds of passwords.
+        "SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS": {"argon2__rounds": 1, "argon2__memory_cost": 1024,
+                                                   "argon2__parallelism": 1},
         "MAIL_BACKEND": "locmem",
         "RUN_JOBS_INLINE": True,
         "SERVER_NAME": None,
