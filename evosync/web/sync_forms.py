@@ -92,7 +92,7 @@ class SettingsForm(FlaskForm):
             Length(max=svc.TEMPLATE_MAX, message=_l("The template is too long: at most 2000 characters.")),
             _known_placeholders,
         ],
-        render_kw={"rows": 3},
+        render_kw={"rows": 3, "placeholder": svc.mapping.DEFAULT_DESCRIPTION_TEMPLATE},
         description=_l(
             "Used when a product has no description in Evotor. Placeholders: {name}, {article}, {code}, {measure}, "
             "{price}. Leave empty for the standard text (name, article and unit)."

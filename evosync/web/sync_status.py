@@ -67,6 +67,7 @@ CHART_HEIGHT = 120
 BAR_WIDTH = 8
 BAR_GAP = 2
 RUN_GAP = 8
+MIN_SLOTS = 12
 SERIES = (
     ("published", _l("Published"), "#198754"),
     ("changed", _l("Changed or removed"), "#0d6efd"),
@@ -128,7 +129,7 @@ def runs_chart(runs: list[SyncRun]) -> Chart | None:
                 )
             )
     return Chart(
-        width=len(values) * group_width,
+        width=max(len(values), MIN_SLOTS) * group_width,  # a few runs still draw at a readable size
         height=CHART_HEIGHT,
         bars=bars,
         top=top,

@@ -34,10 +34,15 @@ def test_preview_lists_creates_for_a_fresh_shop_and_nothing_after_a_sync(web, sh
     )
     assert " ".join(product.name.split())[:20] in page
     assert 'id="nothing-to-do"' not in page
+    creates = page.count(
+        "<tr><td>", page.index('id="preview-create"'), page.index("</section>", page.index('id="preview-create"'))
+    )
+    assert creates > 0 and f'<span class="badge text-bg-success">{creates}</span> new' in page
     assert shop.sandbox.vk.stats["writes"] == 0, "a preview never writes to VK"
     web.post("/sync/run")
     page = html(web.get("/sync/preview"))
     assert 'id="nothing-to-do"' in page
+    assert '<span class="badge text-bg-primary">0</span> changed' in page
     assert 'id="preview-create"' not in page and 'id="preview-update"' not in page
 
 
