@@ -9,10 +9,16 @@ import sys
 from pythonjsonlogger.json import JsonFormatter
 
 _SECRET_PATTERNS = [
-    (re.compile(r"(access_token|refresh_token|token|password|code_verifier|client_secret)=([^&\s\"']+)", re.I),
-     r"\1=[REDACTED]"),
-    (re.compile(r"(\"(?:access_token|refresh_token|token|password|api_token|code_verifier)\"\s*:\s*\")[^\"]*\"",
-                re.I), r'\1[REDACTED]"'),
+    (
+        re.compile(r"(access_token|refresh_token|token|password|code_verifier|client_secret)=([^&\s\"']+)", re.I),
+        r"\1=[REDACTED]",
+    ),
+    (
+        re.compile(
+            r"(\"(?:access_token|refresh_token|token|password|api_token|code_verifier)\"\s*:\s*\")[^\"]*\"", re.I
+        ),
+        r'\1[REDACTED]"',
+    ),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1[REDACTED]"),
     (re.compile(r"(X-Authorization['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+", re.I), r"\1[REDACTED]"),
 ]

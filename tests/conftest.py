@@ -50,8 +50,13 @@ def _drop_everything() -> None:
         if db.engine.dialect.name == "mysql":
             conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
         for name in names:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS `{name}`" if db.engine.dialect.name == "mysql"
-                                 else f'DROP TABLE IF EXISTS "{name}"'))
+            conn.execute(
+                sa.text(
+                    f"DROP TABLE IF EXISTS `{name}`"
+                    if db.engine.dialect.name == "mysql"
+                    else f'DROP TABLE IF EXISTS "{name}"'
+                )
+            )
         if db.engine.dialect.name == "mysql":
             conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
 
@@ -65,8 +70,11 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
         "WTF_CSRF_ENABLED": False,
         "SECURITY_PASSWORD_HASH": "plaintext" if os.environ.get("EVOSYNC_FAST_HASH") else "argon2",
         # Real argon2, cheap parameters: the suite hashes hundreds of passwords.
-        "SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS": {"argon2__rounds": 1, "argon2__memory_cost": 1024,
-                                                   "argon2__parallelism": 1},
+        "SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS": {
+            "argon2__rounds": 1,
+            "argon2__memory_cost": 1024,
+            "argon2__parallelism": 1,
+        },
         "MAIL_BACKEND": "locmem",
         "RUN_JOBS_INLINE": True,
         "SERVER_NAME": None,

@@ -23,9 +23,7 @@ class EvotorConnection(db.Model, TimestampMixin):
     __table_args__ = MYSQL_TABLE_ARGS
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False)
     evotor_user_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     access_token: Mapped[str | None] = mapped_column(EncryptedText)  # Evotor cloud token
     api_token: Mapped[str | None] = mapped_column(EncryptedText)  # ours, returned to Evotor's webhooks
@@ -45,9 +43,7 @@ class VkConnection(db.Model, TimestampMixin):
     __table_args__ = MYSQL_TABLE_ARGS
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False)
     method: Mapped[str] = mapped_column(sa.String(16), default="token", nullable=False)  # token | vkid
     access_token: Mapped[str | None] = mapped_column(EncryptedText)
     refresh_token: Mapped[str | None] = mapped_column(EncryptedText)

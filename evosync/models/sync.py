@@ -20,9 +20,7 @@ class SyncConfig(db.Model, TimestampMixin):
     __table_args__ = MYSQL_TABLE_ARGS
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False)
     auto_sync: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
     markup_percent: Mapped[Decimal] = mapped_column(sa.Numeric(7, 2), default=Decimal("0"), nullable=False)
     price_rounding: Mapped[str] = mapped_column(sa.String(16), default="none", nullable=False)

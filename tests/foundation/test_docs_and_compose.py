@@ -9,8 +9,10 @@ ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 # Routes that belong to libraries' internals (Flask-Admin list actions, rq-dashboard data endpoints, assets).
-INTERNAL = re.compile(r"^/(static|bootstrap|fs-static|admin/static|docs/assets|redoc/assets)/|/action/$|/details/$"
-                      r"|^/admin/rq/.+|^/admin/users/bulk-delete$|^/catalog/$|^/vk-catalog/$")
+INTERNAL = re.compile(
+    r"^/(static|bootstrap|fs-static|admin/static|docs/assets|redoc/assets)/|/action/$|/details/$"
+    r"|^/admin/rq/.+|^/admin/users/bulk-delete$|^/catalog/$|^/vk-catalog/$"
+)
 
 
 def _readme_paths() -> set[str]:

@@ -59,13 +59,20 @@ def test_run_killed_midway_resumes_without_duplicates(fast_vk, sandbox, tmp_path
     sandbox.vk.faults.slow_seconds = 0.25
     sandbox.vk.faults.configure(rate=1.0, kinds=("slow",), seed=1)
     app = fast_vk
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
-           "EVOTOR_API_URL": sandbox.evotor_url, "VK_API_URL": sandbox.vk_url, "VK_RATE_LIMIT_PER_SECOND": "1000",
-           "EVOSYNC_DOTENV": str(tmp_path / "none.env")}
-    code = ("from evosync import create_app\nfrom evosync.services.sync.runner import run_sync\n"
-            f"app = create_app()\nwith app.app_context():\n    run_sync({shop.user_id})\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "EVOTOR_API_URL": sandbox.evotor_url,
+        "VK_API_URL": sandbox.vk_url,
+        "VK_RATE_LIMIT_PER_SECOND": "1000",
+        "EVOSYNC_DOTENV": str(tmp_path / "none.env"),
+    }
+    code = (
+        "from evosync import create_app\nfrom evosync.services.sync.runner import run_sync\n"
+        f"app = create_app()\nwith app.app_context():\n    run_sync({shop.user_id})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(shop.vk_items()) < 20:
         time.sleep(0.1)

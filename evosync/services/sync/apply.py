@@ -189,8 +189,15 @@ class Applier:
             for result in results:
                 self.result.calls += 1
                 if result.error is not None:
-                    log.info("vk call failed", extra={"user_id": self.user_id, "vk_method": result.call.method,
-                                                      "vk_error": result.error.code, "error": result.error.message})
+                    log.info(
+                        "vk call failed",
+                        extra={
+                            "user_id": self.user_id,
+                            "vk_method": result.call.method,
+                            "vk_error": result.error.code,
+                            "error": result.error.message,
+                        },
+                    )
                 if result.error is not None and isinstance(result.error, FATAL_ERRORS):
                     db.session.commit()
                     raise SyncStopped(result.error)

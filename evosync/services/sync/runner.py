@@ -179,8 +179,9 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
 def _close_dead_runs(user_id: int, current_id: int) -> None:
     """We hold the merchant's lock, so any other run still marked running lost its worker."""
     for dead in db.session.scalars(
-        db.select(SyncRun).where(SyncRun.user_id == user_id, SyncRun.status == RunStatus.RUNNING,
-                                 SyncRun.id != current_id)
+        db.select(SyncRun).where(
+            SyncRun.user_id == user_id, SyncRun.status == RunStatus.RUNNING, SyncRun.id != current_id
+        )
     ):
         dead.status, dead.finished_at = RunStatus.FAILED, utcnow()
         dead.error = "The worker running this sync stopped; the next run picked up where it left off."
