@@ -156,7 +156,8 @@ class UsersView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     def bulk_send_invite(self, ids):
         return self._bulk(ids, UserAction.SEND_INVITE)
 
-    @action("delete", _l("Delete…"))
+    # Not "delete": Flask-Admin reserves that name for its own delete, which is switched off here.
+    @action("delete_users", _l("Delete…"))
     def bulk_delete(self, ids):
         # Deleting is never one click away: show the confirmation page with the chosen users.
         return redirect(self.get_url(".bulk_delete_view", ids=",".join(str(i) for i in _int_ids(ids))))

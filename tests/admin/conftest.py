@@ -131,13 +131,15 @@ def panel(app) -> Panel:
     admin = make_user(email="admin@example.com", roles=("admin",), name="Boris Admin")
     system = make_user(email="root@example.com", roles=("system",), name="Root")
     ids = fill_merchant_data(merchant)
+    # A row as the accounts service writes for a self-service deletion (no actor), for the audit list tests.
     db.session.add(
         AuditLog(
-            actor_id=admin.id,
-            actor_email=admin.email,
-            action="activate",
-            target_user_id=merchant.id,
-            target_email=merchant.email,
+            actor_id=None,
+            actor_email="gone@example.com",
+            action="account.delete",
+            target_user_id=999,
+            target_email="gone@example.com",
+            details={"self_service": True},
         )
     )
     db.session.commit()
