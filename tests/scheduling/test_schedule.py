@@ -105,5 +105,7 @@ def test_scheduler_tick_moves_due_jobs_and_health_reports_it(app, client):
     assert body["queues"] == {"high": 0, "default": 3, "low": 1}
     assert body["workers"] == 0
     assert body["scheduler"]["seconds_ago"] < 60
+    health_doc = client.get("/openapi.json").get_json()["paths"]["/health"]["get"]["responses"]["200"]
+    assert {"queues", "workers", "scheduler"} <= set(health_doc["content"]["application/json"]["schema"]["properties"])
     # the periodic jobs are back in the schedule for their next run
     assert scheduled_periodic_ids(scheduler) == ALL_IDS

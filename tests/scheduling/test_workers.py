@@ -76,6 +76,8 @@ def test_killed_worker_lock_expires_and_next_run_resumes(workers, jobs_app, sand
     sandbox.vk.faults.slow_seconds = 0.3
     sandbox.vk.faults.configure(rate=1.0, kinds=("slow",), seed=2)
     run, _ = request_sync(shop.user_id)
+    wait_for(lambda: _run(run.id).status == RunStatus.RUNNING, timeout=60, what="the first worker to take the run")
+    survivor = workers.start("--queues", "high")  # starts up meanwhile; it finds nothing to do until the kill
     wait_for(lambda: _run(run.id).progress_done > 0, timeout=60, what="the sync to make progress")
     redis = get_redis()
     key = LOCK_KEY.format(user_id=shop.user_id)
@@ -91,14 +93,15 @@ def test_killed_worker_lock_expires_and_next_run_resumes(workers, jobs_app, sand
     assert recovered["status"] == "requested"
     assert _run(run.id).status == RunStatus.FAILED and "stopped" in _run(run.id).error
 
-    assert workers.wait(workers.start("--burst", "--queues", "high")) == 0
-    db.session.rollback()
-    resumed = _run(recovered["run_id"])
+    resumed = wait_for(
+        lambda: _run(recovered["run_id"]).status in FINISHED and _run(recovered["run_id"]), timeout=60, what="resume"
+    )
     assert resumed.trigger == "retry"
     assert resumed.status == RunStatus.SUCCEEDED, resumed.error
     assert mismatches(sandbox, shop.user_id, shop.group_id) == []
     skus = [item["sku"] for item in shop.vk_items(live_only=False) if not item.get("deleted")]
     assert len(skus) == len(set(skus)), "no duplicate items"
+    _stop(workers, survivor)
 
 
 def test_burst_of_50_product_events_makes_one_sync_with_all_changes(workers, jobs_app, sandbox, client):
