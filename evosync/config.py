@@ -117,6 +117,8 @@ def load_config(instance_path: str) -> dict:
         "VK_ID_CLIENT_ID": env_str("VK_ID_CLIENT_ID"),
         "VK_ID_CLIENT_SECRET": env_str("VK_ID_CLIENT_SECRET"),
         "VK_ID_URL": env_str("VK_ID_URL", "https://id.vk.com").rstrip("/"),
+        # Rights asked at "Connect with VK": market to publish, groups to list the communities the user manages.
+        "VK_ID_SCOPE": env_str("VK_ID_SCOPE", "market groups"),
         "JIVOSITE_WIDGET_ID": env_str("JIVOSITE_WIDGET_ID"),
         "CATALOG_REFRESH_INTERVAL_SECONDS": env_int("CATALOG_REFRESH_INTERVAL_SECONDS", 3600, minimum=60),
         "SYNC_DEBOUNCE_SECONDS": env_int("SYNC_DEBOUNCE_SECONDS", 30, minimum=0),

@@ -266,6 +266,11 @@ class VkClient:
             raise VkApiError(100, f"community {group_id_or_name!r} not found", "groups.getById")
         return groups[0]
 
+    def get_admin_groups(self) -> list[dict]:
+        """Communities the token's user administers or edits (groups.get filter=admin,editor, extended)."""
+        params = {"filter": "admin,editor", "extended": 1, "fields": "market"}
+        return list(self._iter_offset_pages("groups.get", params, 1000))
+
     # ------------------------------------------------------------------------------------------ photos
 
     def upload_product_photo(self, group_id: int, image_bytes: bytes) -> int:

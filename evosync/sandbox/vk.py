@@ -636,6 +636,7 @@ class VkState:
     def _handlers(self) -> dict[str, Callable[[dict[str, str], _Ctx], Any]]:
         return {
             "groups.getById": self._groups_get_by_id,
+            "groups.get": self._groups_get,
             "market.get": self._market_get,
             "market.getById": self._market_get_by_id,
             "market.getAlbums": self._market_get_albums,
@@ -822,6 +823,21 @@ class VkState:
                 raise VkApiError(203)
             groups.append(self._community_json(community, admin, with_market="market" in fields))
         return {"groups": groups, "profiles": []}
+
+    def _groups_get(self, params: dict[str, str], ctx: _Ctx) -> dict:
+        """The token owner's communities; ``filter`` admin/editor/moder keep those they manage (all alike here)."""
+        if params.get("user_id", "").strip() not in ("", str(ctx.user_id)):
+            raise VkApiError(15, "only the token owner's communities are available")
+        offset, count = self._int(params, "offset", default=0), self._int(params, "count", default=1000)
+        if offset < 0 or not 0 <= count <= 1000:
+            raise _invalid("offset or count out of range")
+        mine = sorted((c for c in self._communities.values() if ctx.user_id in c.admin_user_ids), key=lambda c: c.id)
+        page = mine[offset : offset + count]
+        if params.get("extended", "0").strip() != "1":
+            return {"count": len(mine), "items": [c.id for c in page]}
+        fields = {f.strip() for f in params.get("fields", "").split(",")}
+        items = [self._community_json(c, admin=True, with_market="market" in fields) for c in page]
+        return {"count": len(mine), "items": items}
 
     def _find_community(self, ref: str) -> _Community | None:
         for prefix in ("club", "public", "event"):

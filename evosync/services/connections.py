@@ -115,9 +115,18 @@ def vk_client_for(
     max_retries: int = 3,
     token_refresher: Any = None,
 ) -> VkClient:
-    """The VK client of a merchant's connection; NotConnectedError when it holds no token."""
+    """The VK client of a merchant's connection; NotConnectedError when it holds no token.
+
+    A VK ID connection gets its token refreshed ahead of time when it expires within minutes, and a
+    refresher for error 5 (services/vkid.py).
+    """
     if conn is None or not conn.access_token:
         raise NotConnectedError("VK is not connected")
+    if conn.method == "vkid" and token_refresher is None:
+        from . import vkid  # late import: vkid builds on this module
+
+        vkid.ensure_fresh_token(conn)
+        token_refresher = vkid.token_refresher_for(conn)
     return vk_client(conn.access_token, session=session, max_retries=max_retries, token_refresher=token_refresher)
 
 

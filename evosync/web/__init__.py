@@ -9,6 +9,7 @@ from .health import bp as health_bp
 from .profile import bp as profile_bp
 from .sync import bp as sync_bp
 from .vk_catalog import bp as vk_catalog_bp
+from .vkid import bp as vkid_bp
 from .webhooks import bp as evotor_webhooks_bp
 
 BLUEPRINTS = [health_bp, vk_catalog_bp]
@@ -17,3 +18,4 @@ BLUEPRINTS += [auth_extra_bp, profile_bp]
 BLUEPRINTS += [catalog_bp]
 BLUEPRINTS += [sync_bp]
 BLUEPRINTS += [evotor_events_bp]
+BLUEPRINTS += [vkid_bp]
