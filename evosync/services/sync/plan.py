@@ -551,11 +551,18 @@ def build_plan(data: PlanInput) -> Plan:
         key = key_by_sku.get(sku)
         if key is None or key in desired:
             continue  # not provably a product of this merchant's catalog: never touched
+        link = links.get(key)
+        has_primary = link is not None and link.vk_item_id in claimed
         for item in items:
-            if item.item_id not in claimed:
-                claimed.add(item.item_id)
-                plan.published += 1
-                _plan_removal(plan, settings, key, item, not_published.get(key, "deleted in Evotor"), None)
+            if item.item_id in claimed:
+                continue
+            claimed.add(item.item_id)
+            if has_primary:  # a second copy we made (a lost answer): deleted whatever the removal setting
+                plan.removals.append(Remove(key, item.item_id, item.title, "delete", "duplicate copy", duplicate=True))
+                continue
+            has_primary = True
+            plan.published += 1
+            _plan_removal(plan, settings, key, item, not_published.get(key, "deleted in Evotor"), None)
     return plan
 
 
