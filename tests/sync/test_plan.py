@@ -515,6 +515,11 @@ def _linked_with_copies() -> World:
     return w
 
 
+def _gone_with_copy(removal: str) -> World:
+    w = _gone(removal, "unsellable")
+    return w.publish(product(), 8, link=False)
+
+
 def _deleted_by_hand(removed_flag: bool) -> World:
     w = _published()
     if removed_flag:
@@ -552,6 +557,17 @@ ITEM_ROWS = [
         {"delete P1 #7"},
         id="unlinked-item-of-unsellable-product-deleted",
     ),
+    pytest.param(
+        lambda: _ours_unlinked(8, 7, allow_to_sell=False),
+        {"delete P1 #7", "duplicate P1 #8"},
+        id="copies-of-unsellable-product-removed-as-duplicates",
+    ),
+    pytest.param(
+        lambda: _gone_with_copy("unavailable"),
+        {"hide P1 #7", "duplicate P1 #8"},
+        id="copy-of-hidden-product-deleted-not-hidden",
+    ),
+    pytest.param(lambda: _gone_with_copy("leave"), {"duplicate P1 #8"}, id="copy-of-left-product-deleted"),
     pytest.param(lambda: _foreign("ART-1"), {"create P1"}, id="merchant-item-with-own-sku-never-touched"),
     pytest.param(lambda: _foreign(None), {"create P1"}, id="merchant-item-without-sku-never-touched"),
     pytest.param(
