@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from flask import current_app
@@ -58,7 +59,10 @@ def settings_for(user_id: int) -> p.Settings:
 
 
 def image_key(image_id: str | None, updated_at: str | None) -> str | None:
-    return f"{image_id}:{updated_at or ''}" if image_id else None
+    """A short fixed-length key of the Evotor image version (fits sync_links.photo_hash)."""
+    if not image_id:
+        return None
+    return hashlib.sha1(f"{image_id}:{updated_at or ''}".encode()).hexdigest()
 
 
 def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = None) -> tuple[p.PlanInput, dict]:
