@@ -36,8 +36,7 @@ def test_runs_converge_under_20_percent_vk_faults(fast_vk, sandbox):
         if run.status == RunStatus.SUCCEEDED and not mismatches(sandbox, shop.user_id, shop.group_id):
             break
     assert mismatches(sandbox, shop.user_id, shop.group_id) == [], statuses
-    print("runs until converged:", statuses, sandbox.vk.stats["errors"], sandbox.vk.stats.get("faults"))
-    assert sum(sandbox.vk.stats["faults"].values()) > 0 if isinstance(sandbox.vk.stats["faults"], dict) else True
+    assert sum(sandbox.vk.stats["faults"].values()) >= 2, "the faults really happened"
     sandbox.vk.faults.clear()
     writes = sandbox.vk.stats["writes"]
     assert run_sync(shop.user_id).status == RunStatus.SUCCEEDED
