@@ -8,11 +8,16 @@ marked ``uncertain`` and the runner re-reads VK and re-plans, which adopts what 
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import requests
 
 from ...clients.errors import (
     ImageError,
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PHOTO_WINDOW = 10 * EXECUTE_MAX_CALLS  # items whose photos are uploaded, saved and used together
 ALBUM_ADD_MAX_ITEMS = 100
+UPLOAD_THREADS = 4  # photo uploads in flight at once (the upload server is not under the API's rate limit)
 FATAL_ERRORS = (VkAuthError, VkAccessDenied, VkMarketDisabled, VkFloodControl, VkCaptchaNeeded)
 TRANSIENT_ERRORS = (VkTooManyRequests, VkInternalError, VkTransportError)
 
@@ -125,6 +131,7 @@ class Applier:
         self._links: dict[p.Key, SyncLink] = {}
         self._albums: dict[p.AlbumKey, SyncAlbum] = {}
         self._titles: dict[p.Key, str] = {}
+        self._thread_state = threading.local()
 
     # ------------------------------------------------------------------------------------------ entry
 
@@ -363,42 +370,75 @@ class Applier:
     # ------------------------------------------------------------------------------------------ items
 
     def _with_photos(self, ops: list[p.Create | p.Update], plan: p.Plan) -> None:
-        """Upload, save and use photos window by window: each item gets its own photo id."""
-        for window in _chunks(ops, PHOTO_WINDOW):
-            saves = []
-            ready: list[tuple[p.Create | p.Update, int]] = []
-            for op in window:
-                link = self._link(op.desired.key, op.desired.sku)
-                reusable = link.vk_photo_id and link.photo_hash == op.desired.photo_key
-                if reusable:  # saved on an earlier pass and not yet known to be used elsewhere
-                    ready.append((op, int(link.vk_photo_id)))
-                    continue
-                data, used_key = self.photos.photo_for(op.desired)
-                try:
-                    uploaded = self.client.upload_photo_file(self._photo_upload_url(), data)
-                except FATAL_ERRORS as exc:
-                    raise SyncStopped(exc) from exc
-                except VkApiError as exc:
-                    self.result.uncertain = True
-                    log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
-                    continue
-                saves.append(VkCall("market.saveProductPhoto", {"upload_response": uploaded}, tag=(op, used_key)))
-            db.session.commit()
+        """Upload, save and use photos window by window: each item gets its own photo id.
 
-            def saved(result: VkCallResult, ready=ready) -> None:
-                op, used_key = result.call.tag
-                if result.error is not None:
-                    self._fail(op.desired.key, result.error)
-                    return
-                value = result.value
-                photo_id = int(value.get("photo_id") or value.get("id")) if isinstance(value, dict) else int(value)
-                link = self._link(op.desired.key, op.desired.sku)
-                link.vk_photo_id, link.photo_hash = photo_id, used_key
-                self.result.photos_uploaded += 1
-                ready.append((op, photo_id))
+        Uploads go to VK's upload server, not the API, so they do not count against the 3 requests/s: the
+        next window's photos are prepared and uploaded in background threads while this window's execute
+        batches wait for their slots (done one after the other, uploads alone took as long as the batches).
+        """
+        windows = list(_chunks(ops, PHOTO_WINDOW))
+        if not windows:
+            return
+        pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="vk-upload")
+        try:
+            pending = self._start_uploads(pool, windows[0])
+            for index in range(len(windows)):
+                ready, uploads = pending
+                if index + 1 < len(windows):
+                    pending = self._start_uploads(pool, windows[index + 1])
+                saves = []
+                for op, future in uploads:
+                    try:
+                        uploaded, used_key = future.result()
+                    except FATAL_ERRORS as exc:
+                        raise SyncStopped(exc) from exc
+                    except VkApiError as exc:
+                        self.result.uncertain = True
+                        log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
+                        continue
+                    saves.append(VkCall("market.saveProductPhoto", {"upload_response": uploaded}, tag=(op, used_key)))
+                db.session.commit()
 
-            self._run(saves, saved)
-            self._send_items(ready)
+                def saved(result: VkCallResult, ready=ready) -> None:
+                    op, used_key = result.call.tag
+                    if result.error is not None:
+                        self._fail(op.desired.key, result.error)
+                        return
+                    value = result.value
+                    photo_id = int(value.get("photo_id") or value.get("id")) if isinstance(value, dict) else int(value)
+                    link = self._link(op.desired.key, op.desired.sku)
+                    link.vk_photo_id, link.photo_hash = photo_id, used_key
+                    self.result.photos_uploaded += 1
+                    ready.append((op, photo_id))
+
+                self._run(saves, saved)
+                self._send_items(ready)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start_uploads(
+        self, pool: ThreadPoolExecutor, window: list[p.Create | p.Update]
+    ) -> tuple[list[tuple[p.Create | p.Update, int]], list[tuple[p.Create | p.Update, Future]]]:
+        """(items whose saved photo is reusable, futures of (upload response, photo key) for the others)."""
+        ready: list[tuple[p.Create | p.Update, int]] = []
+        uploads: list[tuple[p.Create | p.Update, Future]] = []
+        for op in window:
+            link = self._link(op.desired.key, op.desired.sku)
+            if link.vk_photo_id and link.photo_hash == op.desired.photo_key:
+                ready.append((op, int(link.vk_photo_id)))  # saved on an earlier pass and not yet used elsewhere
+                continue
+            uploads.append((op, pool.submit(self._upload_one, self._photo_upload_url(), op.desired)))
+        return ready, uploads
+
+    def _upload_one(self, upload_url: str, desired: p.Desired) -> tuple[str, str]:
+        """In an upload thread: the photo's bytes uploaded with the thread's own HTTP session (no database)."""
+        uploader = getattr(self._thread_state, "uploader", None)
+        if uploader is None:
+            uploader = copy.copy(self.client)
+            uploader.session = requests.Session()
+            self._thread_state.uploader = uploader
+        data, used_key = self.photos.photo_for(desired)
+        return uploader.upload_photo_file(upload_url, data), used_key
 
     def _photo_upload_url(self) -> str:
         if self._upload_url is None:
