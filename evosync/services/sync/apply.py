@@ -136,6 +136,17 @@ class Applier:
     # ------------------------------------------------------------------------------------------ entry
 
     def apply(self, plan: p.Plan, allow_removals: bool = True) -> ApplyResult:
+        # Commits after every batch must not expire the thousands of links held here: each expired link
+        # costs a SELECT on its next use and each commit walks the whole identity map (10,000 items: the
+        # run was database-bound, not VK-bound). We hold the merchant's sync lock, so nothing else writes them.
+        session = db.session()
+        expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            return self._apply(plan, allow_removals)
+        finally:
+            session.expire_on_commit = expire_on_commit
+
+    def _apply(self, plan: p.Plan, allow_removals: bool) -> ApplyResult:
         self._links = {
             (link.store_evotor_id, link.evotor_product_id): link
             for link in db.session.scalars(db.select(SyncLink).filter_by(user_id=self.user_id))
