@@ -69,6 +69,9 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
         "REDIS_URL": redis_url,
         "WTF_CSRF_ENABLED": False,
         "SECURITY_PASSWORD_HASH": "plaintext" if os.environ.get("EVOSYNC_FAST_HASH") else "argon2",
+        # Flask-Security slow-hashes data inside confirm/reset tokens (sha256_crypt, ~1 s): a fast scheme here.
+        "SECURITY_HASHING_SCHEMES": ["hex_md5"],
+        "SECURITY_DEPRECATED_HASHING_SCHEMES": [],
         # Real argon2, cheap parameters: the suite hashes hundreds of passwords.
         "SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS": {
             "argon2__rounds": 1,

@@ -388,13 +388,43 @@ def _email_change_serializer() -> URLSafeTimedSerializer:
 
 
 def remove_vk_items_for(user: User) -> int:
-    """HOOK for the sync team: delete from VK the items and albums EvoSync created for this user.
+    """Delete from VK the items and albums EvoSync created for this user; how many items went.
 
-    Not implemented yet: it removes nothing and returns 0. delete_account() calls it before the rows
-    that remember those items (sync_links, sync_albums) are gone, and records that it was asked for.
+    Runs before the rows that remember those items (sync_links, sync_albums) are gone. VK trouble never
+    blocks the deletion: what could not be removed is logged.
     """
-    log.info("VK item removal requested on account deletion (not implemented yet)", extra={"user_id": user.id})
-    return 0
+    from .connections import NotConnectedError
+    from .sync.apply import SyncStopped
+    from .sync.runner import unpublish_all
+
+    try:
+        return unpublish_all(user.id).removed
+    except (SyncStopped, NotConnectedError) as exc:
+        log.warning(
+            "VK items could not be removed before account deletion", extra={"user_id": user.id, "error": str(exc)}
+        )
+        return 0
+
+
+def request_account_deletion(user: User, remove_vk_items: bool = False) -> None:
+    """Delete now, or (when VK items must go first, which takes VK's pace) suspend now and delete in a job."""
+    if not remove_vk_items:
+        delete_account(user)
+        return
+    from ..jobs.accounts import delete_account_job
+    from ..jobs.queues import HIGH, enqueue
+
+    user.status = UserStatus.SUSPENDED  # no login, no scheduled work while the job removes the VK items
+    db.session.commit()
+    enqueue(
+        delete_account_job,
+        user.id,
+        True,
+        queue=HIGH,
+        title=f"delete account {user.id} with its VK items",
+        timeout=4 * 3600,
+        job_id=f"delete-account-{user.id}",
+    )
 
 
 def delete_account(user: User, remove_vk_items: bool = False) -> None:

@@ -124,8 +124,17 @@ def delete():
         else:
             remove_vk_items = bool(form.remove_vk_items.data)
             logout_user()
-            accounts.delete_account(user, remove_vk_items=remove_vk_items)
-            flash(_("Your account and all its data have been deleted. Thank you for using EvoSync."), "info")
+            accounts.request_account_deletion(user, remove_vk_items=remove_vk_items)
+            if remove_vk_items and accounts.find_user_by_email(user.email) is not None:
+                flash(
+                    _(
+                        "Your account is closed. EvoSync is removing its items from your VK community and will "
+                        "then delete all your data."
+                    ),
+                    "info",
+                )
+            else:
+                flash(_("Your account and all its data have been deleted. Thank you for using EvoSync."), "info")
             return redirect(url_for("security.login"))
     status = 400 if form.errors else 200
     return render_template("profile/delete.html", form=form), status

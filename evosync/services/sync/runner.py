@@ -6,6 +6,7 @@ market first (execute-batched market.get pages), so a write whose answer was los
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -186,6 +187,34 @@ def _close_dead_runs(user_id: int, current_id: int) -> None:
         dead.status, dead.finished_at = RunStatus.FAILED, utcnow()
         dead.error = "The worker running this sync stopped; the next run picked up where it left off."
     db.session.commit()
+
+
+def unpublish_all(user_id: int) -> ApplyResult:
+    """Delete from VK every item and album EvoSync made for this merchant (account deletion).
+
+    The same plan and apply as a sync, with nothing in scope and removal = delete; the mass-removal guard
+    does not apply, since the merchant asked for exactly this. Items EvoSync did not create stay.
+    """
+    total = ApplyResult()
+    conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
+    if conn is None or not conn.access_token or not conn.group_id:
+        return total
+    group_id = int(conn.group_id)
+    client = vk_client_for(conn)
+    photos = PhotoSource(current_app.config["VK_DEFAULT_PHOTO_PATH"], None, {})
+    for _ in range(MAX_PASSES):
+        if refresh_vk_catalog(user_id).status != "ok":
+            break
+        data, _urls = load_plan_input(user_id, group_id)
+        data.scope = p.Scope(stores=frozenset(), groups=frozenset())
+        data.settings = dataclasses.replace(data.settings, removal="delete")
+        plan = p.build_plan(data)
+        if not (plan.removals or plan.album_deletes):
+            break
+        result = Applier(user_id=user_id, group_id=group_id, client=client, photos=photos).apply(plan)
+        total.merge(result)
+    log.info("vk items removed for account deletion", extra={"user_id": user_id, "items_removed": total.removed})
+    return total
 
 
 class RunFailed(Exception):

@@ -1,0 +1,19 @@
+"""Account jobs: deleting an account whose VK items must be removed first (that takes VK's pace)."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def delete_account_job(user_id: int, remove_vk_items: bool = True) -> dict:
+    from ..extensions import db
+    from ..models import User
+    from ..services.accounts import delete_account
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        return {"user_id": user_id, "deleted": False}
+    delete_account(user, remove_vk_items=remove_vk_items)
+    return {"user_id": user_id, "deleted": True}
