@@ -17,6 +17,8 @@ from evosync.models import (
     CachedStore,
     ConnectionState,
     EvotorConnection,
+    Permission,
+    Role,
     SyncLink,
     SyncRun,
     User,
@@ -24,6 +26,7 @@ from evosync.models import (
     VkCachedProduct,
     VkConnection,
 )
+from evosync.rbac import DEFAULT_ROLES
 from tests.factories import logged_in_client, make_user
 
 # Secrets planted in the merchant's connections; no admin page may ever show them.
@@ -48,6 +51,19 @@ def _fresh_request_globals(app):
     request_started.connect(reset, app)
     yield
     request_started.disconnect(reset, app)
+
+
+@pytest.fixture(autouse=True)
+def _restore_seeded_permissions(app):
+    """role_permissions is seed data the suite keeps between tests; the role-matrix tests change it, so put the
+    seeded matrix (rbac.DEFAULT_ROLES) back afterwards."""
+    yield
+    db.session.rollback()
+    permissions = {p.name: p for p in db.session.query(Permission)}
+    for role in db.session.query(Role):
+        if role.name in DEFAULT_ROLES:
+            role.permission_rows = [permissions[name] for name in DEFAULT_ROLES[role.name][1]]
+    db.session.commit()
 
 
 @dataclass
