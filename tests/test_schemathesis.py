@@ -22,7 +22,7 @@ from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection, VkConnection
 from tests.factories import login, make_user
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 FEW_EXAMPLES = 5  # operations without a body or parameters have little to vary
 SECRET = "schemathesis-partner-secret"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
