@@ -28,7 +28,8 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def sku_for(store_id: str, product_id: str) -> str:
     """A stable key for adoption: the same Evotor product always gets the same sku (20 chars, <= 50)."""
     # The length prefix keeps the pair unambiguous: ("a:b", "c") and ("a", "b:c") must not share a sku.
-    digest = hashlib.sha1(f"{len(store_id)}:{store_id}:{product_id}".encode("utf-8", "surrogatepass")).hexdigest()[:16].upper()
+    pair = f"{len(store_id)}:{store_id}:{product_id}".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha1(pair).hexdigest()[:16].upper()
     return SKU_PREFIX + digest
 
 
