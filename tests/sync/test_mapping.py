@@ -316,3 +316,28 @@ def test_content_hash_stable_and_order_free():
     """The content hash depends on the fields' values, not their order."""
     assert mapping.content_hash({"a": 1, "b": "x"}) == mapping.content_hash({"b": "x", "a": 1})
     assert mapping.content_hash({"a": 1}) != mapping.content_hash({"a": 2})
+
+
+@pytest.mark.parametrize(("quantity", "stock"), [("0.75", 1), ("0.001", 1), ("2.5", 2), ("0", 0), ("-1", 0)])
+def test_weighed_goods_on_hand_are_never_out_of_stock(quantity, stock):
+    """A fractional quantity above zero (0.75 kg) is still sellable: stock at least 1."""
+    assert mapping.stock_amount(quantity) == stock
+
+
+def test_description_fallback_without_article_or_unit_reads_well():
+    """With no description, article or unit, the fallback is a sentence, not 'Name. — Name'."""
+    text = mapping.item_description("", "", {"name": "Чай", "article": "", "measure": ""})
+    assert len(text) >= 10 and "—" not in text and text.startswith("Чай")
+
+
+def test_loader_never_turns_an_unknown_removal_setting_into_delete(app):
+    """A removal value the code does not know is treated as 'leave', the least destructive choice."""
+    from evosync.extensions import db
+    from evosync.models import SyncConfig
+    from evosync.services.sync.loader import settings_for
+    from tests.factories import make_user
+
+    user = make_user()
+    db.session.add(SyncConfig(user_id=user.id, removal="delte"))
+    db.session.commit()
+    assert settings_for(user.id).removal == "leave"

@@ -49,8 +49,9 @@ def settings_for(user_id: int) -> p.Settings:
     return p.Settings(
         markup_percent=Decimal(row.markup_percent or 0),
         price_rounding=row.price_rounding,
-        out_of_stock=row.out_of_stock,
-        removal=row.removal,
+        out_of_stock=row.out_of_stock if row.out_of_stock in ("unavailable", "remove", "keep") else "unavailable",
+        # An unknown value must never fall through to the most destructive choice.
+        removal=row.removal if row.removal in ("delete", "unavailable", "leave") else "leave",
         category_id=row.category_id or default_category,
         description_template=row.description_template or p.mapping.DEFAULT_DESCRIPTION_TEMPLATE,
         albums_enabled=row.albums_enabled,

@@ -42,6 +42,10 @@ def clean_text(value: str | None) -> str:
     if not value:
         return ""
     value = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n")
+    # Fast path (the plan cleans every name and description of the catalog on each pass): printable
+    # means no character of the categories dropped below, so the text comes out as it went in.
+    if value.replace("\n", "").replace("\t", "").isprintable():
+        return value
     out = []
     for ch in value:
         if ch in "\n\t":
@@ -124,8 +128,6 @@ def item_description(description: str | None, template: str, values: dict[str, s
         rendered = " ".join(rendered.split())
         text = f"{text}\n\n{rendered}".strip() if text else rendered
     if len(text) < DESCRIPTION_MIN:
-        text = f"{text} — {values.get('name', '')}".strip(" —") if values.get("name") else text
-    if len(text) < DESCRIPTION_MIN:
         text = (text + " Товар в наличии в магазине.").strip()
     return fit_words(text, DESCRIPTION_MAX)
 
@@ -170,7 +172,8 @@ def stock_amount(quantity) -> int | None:
         return None
     if number <= 0:
         return 0
-    return int(min(number.to_integral_value(rounding="ROUND_FLOOR"), STOCK_MAX))
+    # Weighed goods: 0.75 kg on hand is still something to sell, so any positive quantity is at least 1.
+    return int(min(max(number.to_integral_value(rounding="ROUND_FLOOR"), 1), STOCK_MAX))
 
 
 def album_title(name: str | None) -> str:

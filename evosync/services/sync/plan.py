@@ -12,6 +12,7 @@ Plan of plain operations that services/sync/apply.py runs and the preview page d
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -271,15 +272,27 @@ class Plan:
     @property
     def has_writes(self) -> bool:
         return bool(
-            self.creates or self.updates or self.removals or self.album_creates or self.album_renames
-            or self.album_deletes or self.album_adds or self.album_removes
+            self.creates
+            or self.updates
+            or self.removals
+            or self.album_creates
+            or self.album_renames
+            or self.album_deletes
+            or self.album_adds
+            or self.album_removes
         )
 
     @property
     def has_writes_besides_removals(self) -> bool:
         return bool(
-            self.creates or self.updates or self.album_creates or self.album_renames or self.album_deletes
-            or self.album_adds or self.album_removes or any(r.duplicate for r in self.removals)
+            self.creates
+            or self.updates
+            or self.album_creates
+            or self.album_renames
+            or self.album_deletes
+            or self.album_adds
+            or self.album_removes
+            or any(r.duplicate for r in self.removals)
         )
 
     @property
@@ -388,7 +401,7 @@ def _drift(desired: Desired, vk: VkItem, pushed: dict) -> dict:
     """Fields VK shows differently from what we want (edited by hand in VK, or never written by us)."""
     changed = {}
     fields = desired.fields
-    if vk.title != fields["name"]:
+    if vk.title != fields["name"] and html.unescape(vk.title) != fields["name"]:  # VK may answer HTML-escaped
         changed["name"] = fields["name"]
     if vk.price is not None and Decimal(vk.price) != Decimal(fields["price"]):
         changed["price"] = fields["price"]
@@ -469,8 +482,9 @@ def build_plan(data: PlanInput) -> Plan:
             continue
         if link.vk_album_id and link.vk_album_id in vk_albums:
             deleting_album_ids.add(link.vk_album_id)
-        plan.album_deletes.append(AlbumDelete(album_key, link.vk_album_id if link.vk_album_id in vk_albums else None,
-                                              link.title))
+        plan.album_deletes.append(
+            AlbumDelete(album_key, link.vk_album_id if link.vk_album_id in vk_albums else None, link.title)
+        )
     our_album_ids = {aid for aid in (set(album_id_by_key.values()) | linked_album_ids) if aid in vk_albums}
 
     # ---- items we want
@@ -496,8 +510,9 @@ def build_plan(data: PlanInput) -> Plan:
             for extra in ours_by_sku.get(d.sku, ()):
                 if extra.item_id != vk_item.item_id and extra.item_id not in claimed:
                     claimed.add(extra.item_id)
-                    plan.removals.append(Remove(key, extra.item_id, extra.title, "delete", "duplicate copy",
-                                                duplicate=True))
+                    plan.removals.append(
+                        Remove(key, extra.item_id, extra.title, "delete", "duplicate copy", duplicate=True)
+                    )
         if vk_item is None:
             plan.creates.append(Create(d))
             if d.album_key:
