@@ -146,7 +146,7 @@ class Services:
         socket_path = rundir / "mysqld.sock"
         self._mariadb = subprocess.Popen(
             ["mariadbd", *user, f"--datadir={datadir}", f"--socket={socket_path}",
-             f"--pid-file={self.workdir / 'mysqld.pid'}", "--bind-address=127.0.0.1", f"--port={self.db_port}",
+             f"--pid-file={rundir / 'mysqld.pid'}", "--bind-address=127.0.0.1", f"--port={self.db_port}",
              "--skip-log-bin", "--innodb-flush-log-at-trx-commit=2", "--innodb-buffer-pool-size=256M",
              "--max-connections=200", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
             stdout=subprocess.DEVNULL,
@@ -298,7 +298,7 @@ def add_merchant(evotor_token: str | None = None, vk_token: str | None = None, g
     from evosync.models import ConnectionState, EvotorConnection, UserStatus, VkConnection, utcnow
 
     user = user_datastore.create_user(
-        email=f"bench-{uuid.uuid4().hex[:12]}@bench.invalid",
+        email=f"bench-{uuid.uuid4().hex[:12]}@example.com",
         password=hash_password(PASSWORD),
         roles=[user_datastore.find_role("user")],
     )
