@@ -225,7 +225,17 @@ class UsersView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
                 db.session.rollback()
                 flash(str(exc), "danger")
                 return redirect(self.get_url(".detail", user_id=user_id))
-            flash(_("%(email)s and all their data are deleted.", email=email), "success")
+            if request.form.get("remove_vk_items"):
+                flash(
+                    _(
+                        "%(email)s is suspended; their VK items are being removed, then the account and all its "
+                        "data are deleted. Watch the job in Queues.",
+                        email=email,
+                    ),
+                    "info",
+                )
+            else:
+                flash(_("%(email)s and all their data are deleted.", email=email), "success")
             return redirect(self.get_url(".index_view"))
         return self.render("admin/evosync_user_delete.html", users=[user], single=True)
 

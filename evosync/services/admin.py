@@ -245,15 +245,20 @@ def _editable_fields(user: User) -> dict:
 def delete(actor: User, user: User, remove_vk_items: bool = False) -> None:
     """Delete the user and all their data (the foreign keys cascade); the audit row outlives them.
 
-    Not accounts.delete_account(): that one records a self-service deletion without an actor.
+    With remove_vk_items the items EvoSync published in their VK community go first, at VK's pace: the user is
+    suspended now and the accounts service's job removes the items, then the account. Without it, the user is
+    deleted here and now (not through accounts.delete_account, which records a self-service deletion).
     """
     check_allowed(actor, user, UserAction.DELETE)
-    removed = accounts.remove_vk_items_for(user) if remove_vk_items else 0
-    record(actor, UserAction.DELETE, user, {"remove_vk_items": remove_vk_items, "vk_items_removed": removed})
+    record(actor, UserAction.DELETE, user, {"remove_vk_items": remove_vk_items})
     user_id = user.id
-    db.session.delete(user)
-    db.session.commit()
-    log.info("user deleted by admin", extra={"user_id": user_id, "actor_id": actor.id})
+    if remove_vk_items:
+        db.session.commit()
+        accounts.request_account_deletion(user, remove_vk_items=True)
+    else:
+        db.session.delete(user)
+        db.session.commit()
+    log.info("user deleted by admin", extra={"user_id": user_id, "actor_id": actor.id, "vk": remove_vk_items})
 
 
 def run_action(actor: User, user: User, action: UserAction) -> None:

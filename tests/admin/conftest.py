@@ -54,6 +54,13 @@ def _fresh_request_globals(app):
 
 
 @pytest.fixture(autouse=True)
+def _english(app):
+    """Assertions read the English msgids; the app's default language is Russian (a browser sending no
+    Accept-Language gets it), so these tests ask for English. test_access renders the panel in Russian too."""
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+
+
+@pytest.fixture(autouse=True)
 def _restore_seeded_permissions(app):
     """role_permissions is seed data the suite keeps between tests; the role-matrix tests change it, so put the
     seeded matrix (rbac.DEFAULT_ROLES) back afterwards."""

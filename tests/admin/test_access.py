@@ -107,10 +107,11 @@ def test_merchants_get_403_everywhere(app, panel, merchant_client):
         assert resp.status_code == 403, (method, url, resp.status_code)
 
 
-@pytest.mark.parametrize("who", ["admin", "system"])
-def test_admins_and_system_users_open_every_page(app, panel, who):
-    """Every GET under /admin works for the admin and system roles."""
+@pytest.mark.parametrize(("who", "lang"), [("admin", "en"), ("system", "ru")])
+def test_admins_and_system_users_open_every_page(app, panel, who, lang):
+    """Every GET under /admin works for the admin and system roles (in both languages)."""
     client = logged_in_client(app, getattr(panel, who))
+    client.set_cookie("lang", lang)
     for method, url, endpoint in admin_urls(app, panel):
         if method != "GET":
             continue

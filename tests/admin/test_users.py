@@ -274,3 +274,21 @@ def test_bulk_actions_need_users_manage(app, panel, admin_client):
 def test_merchant_login_still_works_after_admin_views(app, panel):
     """Sanity: the fixture's merchant can log in with the factory password (the tests above rely on it)."""
     assert login(app.test_client(), panel.merchant.email, PASSWORD).status_code == 302
+
+
+def test_delete_with_vk_items_goes_through_the_deletion_job(app, panel, admin_client):
+    """Asking to remove their VK items too hands over to the accounts job (suspend, unpublish, delete; inline in
+    tests). This merchant has no VK connection, so there is nothing to unpublish and the account goes."""
+    other = make_user(email="novk@example.com", password=None)
+    db.session.add(CachedStore(user_id=other.id, evotor_id="s", name="Kiosk"))
+    db.session.commit()
+    other_id = other.id
+    resp = admin_client.post(
+        f"/admin/users/{other_id}/delete", data={"confirm": "yes", "remove_vk_items": "1"}, follow_redirects=True
+    )
+    assert b"their VK items are being removed" in resp.data
+    db.session.expire_all()
+    assert db.session.get(User, other_id) is None
+    assert db.session.query(CachedStore).filter_by(user_id=other_id).count() == 0
+    (row,) = audit_rows("delete")
+    assert row.details == {"remove_vk_items": True} and row.actor_email == "admin@example.com"
