@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from evosync.clients.vkid import VkIdClient, new_pkce
+from tests.factories import logged_in_client
 
 CLIENT_ID = "51000001"
 BASE_URL = "http://evosync.test"
@@ -97,3 +98,10 @@ def issue_tokens(sandbox, user_id: int, scope: str = "market groups"):
     params = {"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "code_challenge": challenge, "scope": scope}
     code, device_id = sandbox.vk.vkid.issue_code(params, user_id)
     return VkIdClient(sandbox.vkid_url, CLIENT_ID).exchange_code(code, verifier, device_id, CALLBACK, "s")
+
+
+def english_client(app, user):
+    """A logged-in client reading the English msgids (the pages are Russian by default)."""
+    client = logged_in_client(app, user)
+    client.set_cookie("lang", "en")
+    return client
