@@ -89,6 +89,10 @@ class PhotoSource:
         self._download = download
         self._urls = image_urls
 
+    def use_image_urls(self, image_urls: dict[p.Key, str]) -> None:
+        """The Evotor image address of each product, as the latest mirror read has them."""
+        self._urls = image_urls
+
     def default_bytes(self) -> bytes:
         if self._default is None:
             self._default = prepare_product_image(Path(self._default_path).read_bytes())

@@ -133,7 +133,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
             if refresh.status != "ok":
                 raise RunFailed(refresh.message or "The VK market could not be read.")
             data, image_urls = load_plan_input(user_id, group_id)
-            photos._urls = image_urls
+            photos.use_image_urls(image_urls)
             plan = p.build_plan(data)
             allow_removals = confirm_removals or not guard_holds(plan)
             if pass_no == 0:
