@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import sqlalchemy as sa
 from flask import g
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
+from flask_admin.model.typefmt import BASE_FORMATTERS
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -35,6 +37,9 @@ from ..services.sync.runner import TRIGGERS
 from .access import NoUnusedRoutesMixin, StaffOnlyMixin
 from .filters import choice_filter, owner_filters
 
+# Times to the second: the microseconds of a naive UTC timestamp only make lists harder to read.
+TYPE_FORMATTERS = {**BASE_FORMATTERS, dt.datetime: lambda view, value, name: value.strftime("%Y-%m-%d %H:%M:%S")}
+
 
 class ReadOnlyView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     """A list (and a details page) of one table; nothing can be created, edited or deleted here."""
@@ -48,6 +53,8 @@ class ReadOnlyView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     can_set_page_size = True
     page_size = 50
     column_display_pk = True
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = TYPE_FORMATTERS
     model = None  # set by subclasses
 
     def __init__(self, **kwargs) -> None:

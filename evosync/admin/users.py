@@ -25,6 +25,7 @@ from ..services.admin import UserAction
 from ..web.common import safe_next
 from .access import NoUnusedRoutesMixin, StaffOnlyMixin, require
 from .filters import RoleFilter, choice_filter, evotor_connected_filter, vk_connected_filter
+from .readonly import TYPE_FORMATTERS
 
 STATUS_LABELS = {
     UserStatus.PENDING: _l("pending"),
@@ -76,6 +77,7 @@ class UsersView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     can_export = False
     can_set_page_size = True
     page_size = 50
+    column_type_formatters = TYPE_FORMATTERS
     column_list = ["email", "name", "phone", "status", "roles", "evotor", "vk", "created_at", "last_login_at"]
     column_searchable_list = ["email", "name", "phone"]
     column_sortable_list = ["email", "name", "phone", "status", "created_at", "last_login_at"]
