@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..models import ConnectionState, RunStatus, UserStatus
 from ..services import accounts
+from ..services.onboarding import onboarding_for
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -70,6 +71,8 @@ def show():
         role_labels=ROLE_LABELS,
         connection_labels=CONNECTION_LABELS,
         run_labels=RUN_LABELS,
+        # staff without a shop of their own have nothing to set up
+        onboarding=onboarding_for(current_user.id) if current_user.has_role("user") else None,
     )
 
 

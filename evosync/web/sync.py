@@ -19,6 +19,7 @@ from ..models import ConnectionState, LinkStatus, RunStatus, SyncLink, SyncRun, 
 from ..redis_conn import get_redis
 from ..services.connections import NotConnectedError, get_evotor_connection, get_vk_connection
 from ..services.evotor_catalog import store_enabled_map
+from ..services.onboarding import onboarding_for
 from ..services.sync import settings as sync_settings
 from ..services.sync.describe import plan_entries
 from ..services.sync.requests import active_run, get_run, latest_runs, request_sync
@@ -139,7 +140,7 @@ def dashboard():
         runs=runs,
         running=running,
         last=last,
-        hints=_onboarding(user_id),
+        onboarding=onboarding_for(user_id),
         counts=counts,
         published=counts.get(LinkStatus.PUBLISHED, 0) + counts.get(LinkStatus.UNAVAILABLE, 0),
         errors=counts.get(LinkStatus.ERROR, 0),

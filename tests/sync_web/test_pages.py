@@ -25,9 +25,9 @@ def test_pages_render_without_connections(fast_vk):
 
 
 def test_pages_render_for_a_connected_shop(web, shop):
-    """With both connections and an enabled store there are no onboarding hints; preview and settings render."""
+    """With both connections and an enabled store only the first sync is left to do; preview and settings render."""
     page = html(web.get("/sync"))
-    assert 'id="onboarding"' not in page
+    assert 'data-step="stores" data-done="yes"' in page and 'data-step="first_sync" data-done="no"' in page
     assert "Sync now" in page
     assert web.get("/sync/preview").status_code == 200
     settings = html(web.get("/sync/settings"))
@@ -44,6 +44,7 @@ def test_sync_now_runs_the_sync_and_the_run_page_shows_counts(web, shop):
     assert run.created_count == len(shop.vk_items()) > 0
     dashboard = html(web.get("/sync"))
     assert "Sync finished" in dashboard
+    assert 'id="onboarding"' not in dashboard, "every getting-started step is done"
     assert f'data-run-id="{run.id}"' in dashboard and 'id="runs-chart"' in dashboard
     page = html(web.get(f"/sync/runs/{run.id}"))
     assert f'<dd class="col-sm-8" data-count="created">{run.created_count}</dd>' in page
