@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format e2e soak bench venv migrate clean help
+.PHONY: run test lint format e2e soak bench venv migrate clean help translations
 
 help:
 	@echo "make run    - set up and start web + worker + scheduler with the sandbox demo"
@@ -14,6 +14,7 @@ help:
 	@echo "make e2e    - browser tests only (Playwright + Debian's chromium)"
 	@echo "make soak   - slow reliability tests"
 	@echo "make bench  - benchmarks, writes bench/RESULTS.md"
+	@echo "make translations - extract UI strings and update the .po catalogs (then translate the new ones)"
 
 venv: $(STAMP)
 
@@ -48,6 +49,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format evosync tests bench worker.py scheduler.py wsgi.py
 	$(BIN)/ruff check --fix evosync tests bench worker.py scheduler.py wsgi.py
+
+# Catalogs: extract every _()/_l() string, merge into evosync/translations/*/LC_MESSAGES/messages.po.
+# The app compiles the .po files itself at start-up (evosync/i18n.py); tests/i18n fails while a string is untranslated.
+POT := evosync/translations/messages.pot
+translations: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --add-location=file --sort-by-file -o $(POT) .
+	$(BIN)/pybabel -q update -i $(POT) -d evosync/translations -D messages --ignore-obsolete
+	@rm -f $(POT)
+	@echo "Now translate the empty and fuzzy entries in evosync/translations/*/LC_MESSAGES/messages.po"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage htmlcov

@@ -14,9 +14,10 @@ from flask import Flask, g, request
 from .config import load_config
 from .crypto import secret_box
 from .extensions import babel, bootstrap, csrf, db, mail, migrate
-from .i18n import select_locale
+from .i18n import init_translations, select_locale
 from .logging_setup import configure_logging
 from .redis_conn import init_redis
+from .security_headers import init_security_headers
 from .version import __version__
 
 log = logging.getLogger("evosync.request")
@@ -40,6 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     mail.init_app(app)
+    init_translations(app)  # compiles .po -> .mo into the instance folder; before Babel and Security read it
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
     init_redis(app)
@@ -54,6 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .admin import init_admin
 
     init_admin(app)
+    init_security_headers(app)  # after every view is registered: per-page CSP exceptions
     _register_request_logging(app)
 
     from .cli import register_cli

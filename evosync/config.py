@@ -153,6 +153,8 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "BOOTSTRAP_SERVE_LOCAL": True,
         "BABEL_DEFAULT_LOCALE": "ru",
+        # Compiled .mo catalogs (made from evosync/translations/*.po at start-up; never committed).
+        "TRANSLATIONS_CACHE_DIR": str(Path(instance_path) / "translations"),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
