@@ -81,8 +81,6 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
         "MAIL_BACKEND": "locmem",
         "RUN_JOBS_INLINE": True,
         "SERVER_NAME": None,
-        # Tests assert on the English msgids; the Russian default is covered in tests/i18n.
-        "BABEL_DEFAULT_LOCALE": "en",
         # Assertions read the English msgids; a browser sending no Accept-Language gets Russian in production.
         # Tests of the Russian UI (tests/i18n, tests/e2e) ask for it explicitly.
         "BABEL_DEFAULT_LOCALE": "en",
