@@ -118,8 +118,19 @@ class Services:
 
     def _start_redis(self) -> None:
         self._redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -145,30 +156,50 @@ class Services:
         self.db_port = free_port()
         socket_path = rundir / "mysqld.sock"
         self._mariadb = subprocess.Popen(
-            ["mariadbd", *user, f"--datadir={datadir}", f"--socket={socket_path}",
-             f"--pid-file={rundir / 'mysqld.pid'}", "--bind-address=127.0.0.1", f"--port={self.db_port}",
-             "--skip-log-bin", "--innodb-flush-log-at-trx-commit=2", "--innodb-buffer-pool-size=256M",
-             "--max-connections=200", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
+            [
+                "mariadbd",
+                *user,
+                f"--datadir={datadir}",
+                f"--socket={socket_path}",
+                f"--pid-file={rundir / 'mysqld.pid'}",
+                "--bind-address=127.0.0.1",
+                f"--port={self.db_port}",
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--innodb-buffer-pool-size=256M",
+                "--max-connections=200",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.workdir / "mysqld.log", "wb"),  # noqa: SIM115  (closed with the process)
         )
         client = ["mariadb", f"--socket={socket_path}", "-uroot"]
-        wait_until(lambda: subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode == 0, 60,
-                   "mariadbd")
+        wait_until(
+            lambda: subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode == 0, 60, "mariadbd"
+        )
         subprocess.run(
-            [*client, "-e",
-             "CREATE DATABASE evosync_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-             "CREATE USER 'evosync'@'127.0.0.1' IDENTIFIED BY 'evosync';"
-             "GRANT ALL ON evosync_bench.* TO 'evosync'@'127.0.0.1';"],
+            [
+                *client,
+                "-e",
+                "CREATE DATABASE evosync_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+                "CREATE USER 'evosync'@'127.0.0.1' IDENTIFIED BY 'evosync';"
+                "GRANT ALL ON evosync_bench.* TO 'evosync'@'127.0.0.1';",
+            ],
             check=True,
         )
 
     def reset_mariadb(self) -> None:
         """An empty evosync_bench database (each run migrates from nothing)."""
         subprocess.run(
-            ["mariadb", f"--socket={self.workdir / 'run' / 'mysqld.sock'}", "-uroot", "-e",
-             "DROP DATABASE IF EXISTS evosync_bench;"
-             "CREATE DATABASE evosync_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"],
+            [
+                "mariadb",
+                f"--socket={self.workdir / 'run' / 'mysqld.sock'}",
+                "-uroot",
+                "-e",
+                "DROP DATABASE IF EXISTS evosync_bench;"
+                "CREATE DATABASE evosync_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
+            ],
             check=True,
         )
 
@@ -223,7 +254,9 @@ class SandboxProcess:
         )
 
     def update_product(self, token: str, store_id: str, product_id: str, **fields: Any) -> dict:
-        return self.post(f"/_sandbox/evotor/stores/{store_id}/products/{product_id}", {"token": token, "fields": fields})
+        return self.post(
+            f"/_sandbox/evotor/stores/{store_id}/products/{product_id}", {"token": token, "fields": fields}
+        )
 
     def stats(self) -> dict:
         return requests.get(self.base_url + "/_sandbox/stats", timeout=30).json()

@@ -64,13 +64,31 @@ def wrk_binary() -> str:
     return found
 
 
-def run_wrk(url: str, duration: float, script: str, headers: dict[str, str] | None = None,
-            script_args: list[str] | None = None, connections: int = CONNECTIONS, threads: int = 2) -> dict:
+def run_wrk(
+    url: str,
+    duration: float,
+    script: str,
+    headers: dict[str, str] | None = None,
+    script_args: list[str] | None = None,
+    connections: int = CONNECTIONS,
+    threads: int = 2,
+) -> dict:
     """One wrk run; its figures (req/s, p50/p95/p99 in ms, errors)."""
     script_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"evosync-bench-{uuid.uuid4().hex}.lua"
     script_path.write_text(script + DONE_LUA)
-    command = [wrk_binary(), "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
-               "-s", str(script_path)]
+    command = [
+        wrk_binary(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script_path),
+    ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)
@@ -155,12 +173,16 @@ class LoadTarget:
                 self.setup_seconds["mirror_refresh"] = round(time.perf_counter() - t0, 1)
                 if summary.status != "ok":
                     raise RuntimeError(f"mirror refresh failed: {summary}")
-                self.store_id = seeded["stores"][0] if isinstance(seeded["stores"][0], str) else seeded["stores"][0]["id"]
+                self.store_id = (
+                    seeded["stores"][0] if isinstance(seeded["stores"][0], str) else seeded["stores"][0]["id"]
+                )
                 set_store_enabled(self.user_id, self.store_id, True)
                 self.email = user_email(self.user_id)
                 self.product_ids = list(
                     db.session.scalars(
-                        db.select(CachedProduct.evotor_id).filter_by(user_id=self.user_id, store_evotor_id=self.store_id)
+                        db.select(CachedProduct.evotor_id).filter_by(
+                            user_id=self.user_id, store_evotor_id=self.store_id
+                        )
                     )
                 )
                 db.session.remove()
@@ -179,8 +201,22 @@ class LoadTarget:
             "EVOSYNC_ENV": "development",  # plain http on loopback: cookies without the Secure flag
         }
         self.gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-             "--worker-class", "gthread", "--threads", str(self.threads), "--log-level", "warning", "wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -231,15 +267,23 @@ def judge(results: dict, n_products: int) -> list[dict]:
     rows = []
     for name, result in results.items():
         med = result["median"]
-        figure = (f"{med['req_per_s']:.0f} req/s, p50 {med['p50_ms']} ms, p95 {med['p95_ms']} ms, "
-                  f"p99 {med['p99_ms']} ms, {med['errors']:.0f} errors")
+        figure = (
+            f"{med['req_per_s']:.0f} req/s, p50 {med['p50_ms']} ms, p95 {med['p95_ms']} ms, "
+            f"p99 {med['p99_ms']} ms, {med['errors']:.0f} errors"
+        )
         if name == "products page":
-            rows.append({"what": f"products page, {n_products:,} products, {CONNECTIONS} clients",
-                         "target": "p95 <= 100 ms, 0 errors", "figure": figure,
-                         "met": med["p95_ms"] <= 100 and max(r["errors"] for r in result["runs"]) == 0})
+            rows.append(
+                {
+                    "what": f"products page, {n_products:,} products, {CONNECTIONS} clients",
+                    "target": "p95 <= 100 ms, 0 errors",
+                    "figure": figure,
+                    "met": med["p95_ms"] <= 100 and max(r["errors"] for r in result["runs"]) == 0,
+                }
+            )
         else:
-            rows.append({"what": f"/health, {CONNECTIONS} clients", "target": "(reported)", "figure": figure,
-                         "met": None})
+            rows.append(
+                {"what": f"/health, {CONNECTIONS} clients", "target": "(reported)", "figure": figure, "met": None}
+            )
     return rows
 
 

@@ -16,14 +16,27 @@ import sys
 
 from bench.common import ROOT, Services, log, medians
 
-KEYS = ("seconds", "rows_per_second", "rss_peak_mb", "rss_growth_mb", "unchanged_refresh_seconds", "sandbox_seed_seconds")
+KEYS = (
+    "seconds",
+    "rows_per_second",
+    "rss_peak_mb",
+    "rss_growth_mb",
+    "unchanged_refresh_seconds",
+    "sandbox_seed_seconds",
+)
 
 
 def one_run(n_products: int, database_url: str, redis_url: str) -> dict:
     """One refresh in a fresh process; the script's JSON figures."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "mirror_memory.py"), "--products", str(n_products),
-         "--database-url", database_url],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "mirror_memory.py"),
+            "--products",
+            str(n_products),
+            "--database-url",
+            database_url,
+        ],
         cwd=ROOT,
         env={**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"},
         capture_output=True,
@@ -57,16 +70,24 @@ def judge(results: dict) -> list[dict]:
     rows = []
     for database, result in results.items():
         med = result["median"]
-        figure = (f"{med['seconds']:.1f} s, {med['rows_per_second']:.0f} rows/s, peak RSS {med['rss_peak_mb']:.0f} MB "
-                  f"(unchanged re-refresh {med['unchanged_refresh_seconds']:.1f} s)")
+        figure = (
+            f"{med['seconds']:.1f} s, {med['rows_per_second']:.0f} rows/s, peak RSS {med['rss_peak_mb']:.0f} MB "
+            f"(unchanged re-refresh {med['unchanged_refresh_seconds']:.1f} s)"
+        )
         if database == "sqlite":
             met = med["seconds"] <= 60 and med["rss_peak_mb"] <= 250
             target = "<= 60 s; peak RSS <= 250 MB"
         else:
             met = med["rss_peak_mb"] <= 250
             target = "(time reported); peak RSS <= 250 MB"
-        rows.append({"what": f"mirror refresh {result['products']:,} -> {database}", "target": target,
-                     "figure": figure, "met": met})
+        rows.append(
+            {
+                "what": f"mirror refresh {result['products']:,} -> {database}",
+                "target": target,
+                "figure": figure,
+                "met": met,
+            }
+        )
     return rows
 
 

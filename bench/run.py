@@ -50,10 +50,14 @@ QUICK = {
 
 def machine() -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                    capture_output=True, text=True).stdout.strip())
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        )
     except OSError:
         commit, dirty = "unknown", False
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0, 0, 0)
@@ -117,8 +121,11 @@ def table(rows: list[dict]) -> str:
 
 
 def _sync_details(sync: dict) -> str:
-    out = ["| size | phase | wall s | VK requests | mirror reads | API calls | writes | uploads | calls/item | "
-           "items/s | floor s | wall/floor |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| size | phase | wall s | VK requests | mirror reads | API calls | writes | uploads | calls/item | "
+        "items/s | floor s | wall/floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for size, result in sorted(sync.items()):
         for phase, m in result["median"].items():
             out.append(
@@ -161,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run each, RESULTS.md left alone")
     parser.add_argument("--only", action="append", choices=BENCHES, help="run only these (repeatable)")
     parser.add_argument("--runs", type=int, help="runs per benchmark (default 3; 1 with --quick)")
-    parser.add_argument("--results", help="where to write the markdown results (default bench/RESULTS.md; "
-                        "not written with --quick unless given)")
+    parser.add_argument(
+        "--results",
+        help="where to write the markdown results (default bench/RESULTS.md; not written with --quick unless given)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     runs = args.runs or plan["runs"]

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 
-from bench.common import Services, SandboxProcess, add_merchant, floor_seconds, log, make_app, medians
+from bench.common import SandboxProcess, Services, add_merchant, floor_seconds, log, make_app, medians
 
 CHANGED_SHARE = 0.01
 COUNTERS = ("requests", "execute_requests", "calls", "writes", "uploads")
@@ -114,8 +114,11 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
     evotor_token, vk_token, group_id = f"bench-evotor-{uuid.uuid4().hex}", f"bench-vk-{uuid.uuid4().hex}", 910001
     with SandboxProcess({vk_token: group_id}) as sandbox:
         seeded = sandbox.seed_evotor(evotor_token, n_products, seed=run_no + 1)
-        app = make_app(services.sqlite_url(f"sync-{n_products}-{run_no}-{uuid.uuid4().hex[:6]}"), services.redis_url,
-                       sandbox.base_url)
+        app = make_app(
+            services.sqlite_url(f"sync-{n_products}-{run_no}-{uuid.uuid4().hex[:6]}"),
+            services.redis_url,
+            sandbox.base_url,
+        )
         with app.app_context():
             user_id = add_merchant(evotor_token, vk_token, group_id)
             mirrored = refresh_catalog(user_id)
@@ -142,21 +145,30 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
                 n_changed = max(1, math.ceil(n_products * CHANGED_SHARE))
                 rows = db.session.execute(
                     db.select(CachedProduct.store_evotor_id, CachedProduct.evotor_id, CachedProduct.price)
-                    .where(CachedProduct.user_id == user_id, CachedProduct.allow_to_sell.is_(True),
-                           CachedProduct.price > 0)
+                    .where(
+                        CachedProduct.user_id == user_id, CachedProduct.allow_to_sell.is_(True), CachedProduct.price > 0
+                    )
                     .order_by(CachedProduct.evotor_id)
                 ).all()
                 picked = random.Random(run_no).sample(rows, min(n_changed, len(rows)))
                 for row in picked:
-                    sandbox.update_product(evotor_token, row.store_evotor_id, row.evotor_id,
-                                           price=float(row.price) + 7, quantity=random.Random(row.evotor_id).randint(1, 50))
+                    sandbox.update_product(
+                        evotor_token,
+                        row.store_evotor_id,
+                        row.evotor_id,
+                        price=float(row.price) + 7,
+                        quantity=random.Random(row.evotor_id).randint(1, 50),
+                    )
                 t0 = time.perf_counter()
                 refreshed = refresh_catalog(user_id)
                 evotor_refresh_s = time.perf_counter() - t0
                 log(f"sync {n_products}: {len(picked)} changed re-sync")
                 changed = _timed_sync(sandbox, user_id)
-                changed.update(changed_products=len(picked), evotor_refresh_s=round(evotor_refresh_s, 2),
-                               evotor_updated=refreshed.products_updated)
+                changed.update(
+                    changed_products=len(picked),
+                    evotor_refresh_s=round(evotor_refresh_s, 2),
+                    evotor_updated=refreshed.products_updated,
+                )
                 changed["request_budget"] = math.ceil(1.2 * math.ceil(changed["writes"] / 25))
                 result["changed"] = changed
             db.session.remove()
@@ -169,33 +181,39 @@ def judge(results: dict) -> list[dict]:
     rows = []
     for size, med in sorted(results.items()):
         first = med["first"]
-        rows.append({
-            "what": f"first sync, {size:,} items",
-            "target": "wall <= 1.3 x floor; <= 3 API calls/item" if size >= 10_000 else "(reported)",
-            "figure": f"wall {first['wall_s']} s = {first['wall_over_floor']} x floor {first['floor_s']} s; "
-                      f"{first['calls_per_item']} calls/item",
-            "met": (first["wall_over_floor"] <= 1.3 and first["calls_per_item"] <= 3) if size >= 10_000 else None,
-        })
+        rows.append(
+            {
+                "what": f"first sync, {size:,} items",
+                "target": "wall <= 1.3 x floor; <= 3 API calls/item" if size >= 10_000 else "(reported)",
+                "figure": f"wall {first['wall_s']} s = {first['wall_over_floor']} x floor {first['floor_s']} s; "
+                f"{first['calls_per_item']} calls/item",
+                "met": (first["wall_over_floor"] <= 1.3 and first["calls_per_item"] <= 3) if size >= 10_000 else None,
+            }
+        )
         if "unchanged" in med:
             u = med["unchanged"]
-            rows.append({
-                "what": f"unchanged re-sync, {size:,} items",
-                "target": "0 writes, 0 VK requests beyond the mirror refresh",
-                "figure": f"{u['writes']} writes, {u['write_requests']} requests beyond {u['mirror_requests']} "
-                          f"mirror reads; wall {u['wall_s']} s",
-                "met": u["writes"] == 0 and u["write_requests"] == 0,
-            })
+            rows.append(
+                {
+                    "what": f"unchanged re-sync, {size:,} items",
+                    "target": "0 writes, 0 VK requests beyond the mirror refresh",
+                    "figure": f"{u['writes']} writes, {u['write_requests']} requests beyond {u['mirror_requests']} "
+                    f"mirror reads; wall {u['wall_s']} s",
+                    "met": u["writes"] == 0 and u["write_requests"] == 0,
+                }
+            )
         if "changed" in med:
             c = med["changed"]
             albums = c.get("albums_changed") or 0
-            rows.append({
-                "what": f"1 % changed ({c['changed_products']} of {size:,})",
-                "target": "writes <= changed + albums touched; requests <= 1.2 x ceil(writes/25)",
-                "figure": f"{c['writes']} writes (changed {c['changed_products']}, albums {albums}); "
-                          f"{c['write_requests']} requests (budget {c['request_budget']}) + {c['mirror_requests']} "
-                          f"mirror reads; wall {c['wall_s']} s",
-                "met": c["writes"] <= c["changed_products"] + albums and c["write_requests"] <= c["request_budget"],
-            })
+            rows.append(
+                {
+                    "what": f"1 % changed ({c['changed_products']} of {size:,})",
+                    "target": "writes <= changed + albums touched; requests <= 1.2 x ceil(writes/25)",
+                    "figure": f"{c['writes']} writes (changed {c['changed_products']}, albums {albums}); "
+                    f"{c['write_requests']} requests (budget {c['request_budget']}) + {c['mirror_requests']} "
+                    f"mirror reads; wall {c['wall_s']} s",
+                    "met": c["writes"] <= c["changed_products"] + albums and c["write_requests"] <= c["request_budget"],
+                }
+            )
     return rows
 
 
@@ -213,9 +231,7 @@ def run(services: Services, sizes: list[int], runs: int, changes_for: set[int] |
     """{size: {"runs": [...], "median": {...}}} for each size."""
     results = {}
     for size in sizes:
-        all_runs = [
-            one_run(services, size, i, changes=changes_for is None or size in changes_for) for i in range(runs)
-        ]
+        all_runs = [one_run(services, size, i, changes=changes_for is None or size in changes_for) for i in range(runs)]
         results[size] = {"runs": all_runs, "median": summarize(all_runs)}
     return results
 

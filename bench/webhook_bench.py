@@ -92,8 +92,9 @@ def run(target: LoadTarget, duration: float, runs: int) -> dict:
         for i in range(runs):
             events = write_events(target, int(duration * EVENTS_PER_SECOND_HINT), directory)
             log(f"webhooks: {CONNECTIONS} senders, {duration:g} s (run {i + 1}/{runs})")
-            figures = run_wrk(target.base_url + PATH, duration, EVENTS_LUA, script_args=[str(events), str(threads)],
-                              threads=threads)
+            figures = run_wrk(
+                target.base_url + PATH, duration, EVENTS_LUA, script_args=[str(events), str(threads)], threads=threads
+            )
             figures["events_per_s"] = figures.pop("req_per_s")
             all_runs.append(figures)
             os.unlink(events)
@@ -103,13 +104,15 @@ def run(target: LoadTarget, duration: float, runs: int) -> dict:
 def judge(result: dict) -> list[dict]:
     med = result["median"]
     errors = max(r["errors"] for r in result["runs"])
-    return [{
-        "what": f"webhook intake, {CONNECTIONS} senders",
-        "target": ">= 300 events/s, p95 <= 50 ms, 0 errors",
-        "figure": f"{med['events_per_s']:.0f} events/s, p50 {med['p50_ms']} ms, p95 {med['p95_ms']} ms, "
-                  f"p99 {med['p99_ms']} ms, {errors} errors",
-        "met": med["events_per_s"] >= 300 and med["p95_ms"] <= 50 and errors == 0,
-    }]
+    return [
+        {
+            "what": f"webhook intake, {CONNECTIONS} senders",
+            "target": ">= 300 events/s, p95 <= 50 ms, 0 errors",
+            "figure": f"{med['events_per_s']:.0f} events/s, p50 {med['p50_ms']} ms, p95 {med['p95_ms']} ms, "
+            f"p99 {med['p99_ms']} ms, {errors} errors",
+            "met": med["events_per_s"] >= 300 and med["p95_ms"] <= 50 and errors == 0,
+        }
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
