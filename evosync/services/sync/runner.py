@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext
 from redis.exceptions import LockError
 
 from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
@@ -59,14 +60,20 @@ def guard_holds(plan: p.Plan) -> bool:
 def _usable_vk_connection(user_id: int) -> VkConnection:
     conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
     if conn is None or not conn.access_token or not conn.group_id:
-        raise NotConnectedError("Connect your VK community on the Connections page first.")
+        raise NotConnectedError(gettext("Connect your VK community on the Connections page first."))
     if conn.state == ConnectionState.BROKEN:
         raise NotConnectedError(
-            "The VK connection needs your attention (see the Connections page): " + (conn.last_error or "")
+            gettext(
+                "The VK connection needs your attention (see the Connections page): %(reason)s",
+                reason=conn.last_error or "",
+            )
         )
     if conn.paused_until and conn.paused_until > utcnow():
         raise NotConnectedError(
-            f"VK asked us to slow down; syncing resumes after {conn.paused_until:%Y-%m-%d %H:%M} UTC."
+            gettext(
+                "VK asked us to slow down; syncing resumes after %(when)s UTC.",
+                when=f"{conn.paused_until:%Y-%m-%d %H:%M}",
+            )
         )
     return conn
 
