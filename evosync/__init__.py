@@ -17,6 +17,7 @@ from .extensions import babel, bootstrap, csrf, db, mail, migrate
 from .i18n import init_translations, select_locale
 from .logging_setup import configure_logging
 from .redis_conn import init_redis
+from .security_headers import init_security_headers
 from .version import __version__
 
 log = logging.getLogger("evosync.request")
@@ -55,6 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .admin import init_admin
 
     init_admin(app)
+    init_security_headers(app)  # after every view is registered: per-page CSP exceptions
     _register_request_logging(app)
 
     from .cli import register_cli

@@ -11,6 +11,11 @@
     });
   });
 
+  // The bar's starting width comes as data-width: the Content-Security-Policy allows no style attributes.
+  document.querySelectorAll(".js-progress-bar[data-width]").forEach(function (el) {
+    el.style.width = el.dataset.width + "%";
+  });
+
   var box = document.getElementById("sync-progress");
   if (!box || !script) return;
   var words = script.dataset;
