@@ -164,7 +164,9 @@ class LoadTarget:
             self.evotor_user_id = seeded["user_id"]
             app = make_app(self.services.mariadb_url, self.services.redis_url, sandbox.base_url)
             with app.app_context():
-                self.user_id = add_merchant(token)
+                # A VK connection too, as a syncing merchant has: the first event of a burst schedules the
+                # debounced sync (into RQ; no worker runs here), the rest find it pending.
+                self.user_id = add_merchant(token, f"bench-vk-{uuid.uuid4().hex}", 920001)
                 conn = db.session.scalar(db.select(EvotorConnection).filter_by(user_id=self.user_id))
                 conn.evotor_user_id = self.evotor_user_id  # as the partner webhook sets it: events find the merchant
                 db.session.commit()
