@@ -8,15 +8,21 @@ from flask_babel import gettext as _
 
 from . import plan as p
 
+
+def N_(text: str) -> str:
+    """Marks a word for the translation catalog; plan_entries translates it with _() when it is shown."""
+    return text
+
+
 REASON_WORDS = {
-    "name": "name",
-    "description": "description",
-    "price": "price",
-    "stock_amount": "stock",
-    "deleted": "availability",
-    "category_id": "category",
-    "sku": "sku",
-    "photo": "photo",
+    "name": N_("name"),
+    "description": N_("description"),
+    "price": N_("price"),
+    "stock_amount": N_("stock"),
+    "deleted": N_("availability"),
+    "category_id": N_("category"),
+    "sku": N_("sku"),
+    "photo": N_("photo"),
 }
 
 

@@ -20,6 +20,12 @@ from decimal import Decimal
 
 from . import mapping
 
+
+def N_(text: str) -> str:
+    """Marks a reason for the translation catalog; it stays English data here and pages translate it when shown."""
+    return text
+
+
 Key = tuple[str, str]  # (Evotor store id, Evotor product id)
 AlbumKey = tuple[str, str]  # (Evotor store id, Evotor group id)
 
@@ -354,19 +360,19 @@ class _Tree:
 def desired_item(product: Product, settings: Settings, tree: _Tree, default_photo_key: str) -> Desired | str:
     """The VK item a product should be, or the reason it is not published."""
     if not product.allow_to_sell:
-        return "not for sale in Evotor"
+        return N_("not for sale in Evotor")
     if product.type == "SERVICE" and not settings.publish_services:
-        return "services are not published (sync settings)"
+        return N_("services are not published (sync settings)")
     price = mapping.item_price(product.price, settings.markup_percent, settings.price_rounding)
     if price is None:
         number = mapping.to_decimal(product.price)
         if number is None or number <= 0:
-            return "zero or missing price"
-        return "price out of VK's range"
+            return N_("zero or missing price")
+        return N_("price out of VK's range")
     stock = mapping.stock_amount(product.quantity)
     out_of_stock = stock is not None and stock <= 0
     if out_of_stock and settings.out_of_stock == "remove":
-        return "out of stock"
+        return N_("out of stock")
     name = mapping.item_name(product.name, tree.variant_label(product), product.article_number, product.code)
     values = {
         "name": name,
@@ -440,7 +446,7 @@ def build_plan(data: PlanInput) -> Plan:
     for product in data.products:
         key_by_sku[mapping.sku_for(product.store_id, product.id)] = product.key
         if not data.scope.includes(product):
-            not_published[product.key] = "store or group switched off"
+            not_published[product.key] = N_("store or group switched off")
             continue
         outcome = desired_item(product, settings, tree, data.default_photo_key)
         if isinstance(outcome, str):
@@ -504,14 +510,14 @@ def build_plan(data: PlanInput) -> Plan:
                 adopted = True
                 plan.adoptions.append(Adopt(key, d.sku, vk_item.item_id))
             elif vk_id:
-                reasons.append("the item was deleted in VK")
+                reasons.append(N_("the item was deleted in VK"))
         if vk_item is not None:
             claimed.add(vk_item.item_id)
             for extra in ours_by_sku.get(d.sku, ()):
                 if extra.item_id != vk_item.item_id and extra.item_id not in claimed:
                     claimed.add(extra.item_id)
                     plan.removals.append(
-                        Remove(key, extra.item_id, extra.title, "delete", "duplicate copy", duplicate=True)
+                        Remove(key, extra.item_id, extra.title, "delete", N_("duplicate copy"), duplicate=True)
                     )
         if vk_item is None:
             plan.creates.append(Create(d))
@@ -526,7 +532,7 @@ def build_plan(data: PlanInput) -> Plan:
             reasons.extend(sorted(changed))
         changed.update(_drift(d, vk_item, pushed))
         if not pushed:
-            reasons.append("adopted an item EvoSync had created" if adopted else "first sync of this item")
+            reasons.append(N_("adopted an item EvoSync had created") if adopted else N_("first sync of this item"))
         # A photo id serves one item: a new image (or none recorded) means a new upload.
         # It counts as done only once the saved photo is the item's main photo (``pushed``).
         new_photo = not (
@@ -561,7 +567,7 @@ def build_plan(data: PlanInput) -> Plan:
             continue
         claimed.add(item.item_id)
         plan.published += 1
-        _plan_removal(plan, settings, key, item, not_published.get(key, "deleted in Evotor"), link.status)
+        _plan_removal(plan, settings, key, item, not_published.get(key, N_("deleted in Evotor")), link.status)
     for sku, items in ours_by_sku.items():
         key = key_by_sku.get(sku)
         if key is None or key in desired:
@@ -573,11 +579,13 @@ def build_plan(data: PlanInput) -> Plan:
                 continue
             claimed.add(item.item_id)
             if has_primary:  # a second copy we made (a lost answer): deleted whatever the removal setting
-                plan.removals.append(Remove(key, item.item_id, item.title, "delete", "duplicate copy", duplicate=True))
+                plan.removals.append(
+                    Remove(key, item.item_id, item.title, "delete", N_("duplicate copy"), duplicate=True)
+                )
                 continue
             has_primary = True
             plan.published += 1
-            _plan_removal(plan, settings, key, item, not_published.get(key, "deleted in Evotor"), None)
+            _plan_removal(plan, settings, key, item, not_published.get(key, N_("deleted in Evotor")), None)
     return plan
 
 
