@@ -442,7 +442,17 @@ class Applier:
             if link.vk_photo_id and link.photo_hash == op.desired.photo_key:
                 ready.append((op, int(link.vk_photo_id)))  # saved on an earlier pass and not yet used elsewhere
                 continue
-            uploads.append((op, pool.submit(self._upload_one, self._photo_upload_url(), op.desired)))
+            # Asking for the upload server is an API call like any other: a dead token or flood control stops
+            # the run with words for the merchant; a transient failure leaves this window to the next pass.
+            try:
+                upload_url = self._photo_upload_url()
+            except FATAL_ERRORS as exc:
+                raise SyncStopped(exc) from exc
+            except VkApiError as exc:
+                self.result.uncertain = True
+                log.warning("photo upload server unavailable", extra={"user_id": self.user_id, "error": exc.message})
+                return ready, []
+            uploads.append((op, pool.submit(self._upload_one, upload_url, op.desired)))
         return ready, uploads
 
     def _upload_one(self, upload_url: str, desired: p.Desired) -> tuple[str, str]:
