@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from flask_security import LoginForm, MailUtil, SQLAlchemyUserDatastore
-from flask_security.signals import password_reset, user_authenticated, user_confirmed
+from flask_security.signals import password_reset, user_authenticated, user_confirmed, user_registered
 from markupsafe import Markup, escape
 
 from .extensions import db, security
@@ -170,6 +170,12 @@ def _on_user_confirmed(sender, user, **extra) -> None:
     accounts.on_email_confirmed(user)
 
 
+def _on_user_registered(sender, user, **extra) -> None:
+    from .services import accounts
+
+    accounts.on_registered(user)
+
+
 def _on_user_authenticated(sender, user, **extra) -> None:
     from .services import accounts
 
@@ -201,6 +207,7 @@ def init_security(app: Flask) -> None:
     app.view_functions["security.forgot_password"] = _redirect_to("auth_extra.forgot_password")
     app.view_functions["security.send_confirmation"] = _redirect_to("auth_extra.resend_confirm")
     user_confirmed.connect(_on_user_confirmed)
+    user_registered.connect(_on_user_registered)
     user_authenticated.connect(_on_user_authenticated)
     password_reset.connect(_on_password_reset)
 

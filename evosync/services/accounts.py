@@ -124,6 +124,13 @@ def suspend_user(user: User) -> User:
     return user
 
 
+def on_registered(user: User) -> None:
+    """Flask-Security's user_registered signal: someone who signs up themselves is a merchant (role "user")."""
+    if not user.roles:
+        user_datastore.add_role_to_user(user, _role(RoleName.USER))
+    db.session.commit()
+
+
 def on_email_confirmed(user: User) -> None:
     """Flask-Security's user_confirmed signal: a pending user becomes active (a suspended one stays suspended)."""
     if user.status == UserStatus.PENDING:
