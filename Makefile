@@ -55,7 +55,7 @@ format: $(STAMP)
 POT := evosync/translations/messages.pot
 translations: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --add-location=file --sort-by-file -o $(POT) .
-	$(BIN)/pybabel -q update -i $(POT) -d evosync/translations -D messages --ignore-obsolete
+	$(BIN)/pybabel -q update -i $(POT) -d evosync/translations -D messages --ignore-obsolete --ignore-pot-creation-date
 	@rm -f $(POT)
 	@echo "Now translate the empty and fuzzy entries in evosync/translations/*/LC_MESSAGES/messages.po"
 
