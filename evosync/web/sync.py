@@ -140,7 +140,7 @@ def dashboard():
         runs=runs,
         running=running,
         last=last,
-        onboarding=onboarding_for(user_id),
+        onboarding=onboarding_for(user_id) if current_user.has_permission("sync.run") else None,
         counts=counts,
         published=counts.get(LinkStatus.PUBLISHED, 0) + counts.get(LinkStatus.UNAVAILABLE, 0),
         errors=counts.get(LinkStatus.ERROR, 0),

@@ -37,9 +37,10 @@ def _needs_chromium():
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """One headless Chromium for the whole run (launching it costs about a second)."""
+    """A headless Chromium per test. Not per session: Playwright's sync API allows one instance per thread, and
+    other folders' browser tests (connections, hardening) start their own."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
