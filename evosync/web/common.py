@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse
 
-from flask import Flask, jsonify, make_response, redirect, render_template, request, url_for
-from flask_babel import get_locale
+import sqlalchemy.exc
+from flask import Flask, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from ..i18n import LANGUAGES
@@ -25,6 +28,15 @@ NAV = [
     ("sync.settings", _l("Sync settings")),
     ("profile.show", _l("Profile")),
 ]
+
+# The database or Redis unreachable: answered 503 with words that say nothing is lost.
+OUTAGE_ERRORS = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 # Paths whose clients are programs, not people: errors answer JSON.
 JSON_PREFIXES = ("/api/", "/user/", "/evotor/", "/health", "/openapi.json")
@@ -83,13 +95,24 @@ def init_common(app: Flask) -> None:
     def unexpected_error(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        log.exception("unhandled error", extra={"path": request.path})
         from ..extensions import db
 
-        db.session.rollback()
+        outage = isinstance(exc, OUTAGE_ERRORS)
+        if outage:  # the database or Redis is unreachable: a 503 that says nothing is lost, not a crash
+            log.error("service unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        else:
+            log.exception("unhandled error", extra={"path": request.path})
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - a dead connection cannot roll back; the pool drops it
+            log.warning("rollback failed after an error", extra={"path": request.path})
+        code = 503 if outage else 500
         if wants_json():
-            return jsonify({"errors": [{"code": 500, "reason": "Internal error; it has been logged."}]}), 500
-        return render_error_page(500)
+            reason = "Internal error; it has been logged."
+            if outage:
+                reason = "Database or queue unreachable; try again later."
+            return jsonify({"errors": [{"code": code, "reason": reason}]}), code
+        return render_error_page(code)
 
 
 def render_error_page(code: int):
@@ -99,8 +122,13 @@ def render_error_page(code: int):
             "errors/error.html", code=code, title=_error_title(code), message=_error_message(code)
         ), code
     except Exception:
-        log.exception("error page failed to render")
-        return f"{_error_title(code)}. {_error_message(code)}", code, {"Content-Type": "text/plain; charset=utf-8"}
+        log.warning("error page failed to render", exc_info=True)
+        try:
+            words = f"{_error_title(code)}. {_error_message(code)}"
+        except Exception:  # noqa: BLE001 - choosing the language reads the user, from the database that is down
+            with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE") or "en"):
+                words = f"{_error_title(code)}. {_error_message(code)}"
+        return words, code, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _error_title(code: int | None) -> str:
