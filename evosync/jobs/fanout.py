@@ -272,9 +272,12 @@ def run_abandoned(run: SyncRun, now: dt.datetime | None = None) -> bool:
         if started > now - dt.timedelta(seconds=locks.lock_ttl()):
             return False  # too young to tell
         return not locks.is_locked(SYNC, run.user_id)
-    if run.status == RunStatus.QUEUED and run.job_id and run.created_at < now - QUEUED_RUN_GRACE:
+    if run.status == RunStatus.QUEUED and run.created_at < now - QUEUED_RUN_GRACE:
+        # No job id recorded: Redis was down when the run was asked for (the run row was kept, the enqueue
+        # failed). enqueue_sync names the job after the run, so look under that name rather than wait forever.
+        job_id = run.job_id or f"sync-{run.user_id}-{run.id}"
         try:
-            status = Job.fetch(run.job_id, connection=get_redis()).get_status()
+            status = Job.fetch(job_id, connection=get_redis()).get_status()
         except NoSuchJobError:
             return True
         return status not in PENDING_JOB_STATUSES
