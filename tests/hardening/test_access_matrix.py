@@ -129,9 +129,7 @@ def test_every_form_post_without_a_csrf_token_is_400(app, who):
         assert resp.status_code == 400, f"POST {url} as {who} without a CSRF token: {resp.status_code}"
         assert b"Traceback" not in resp.data
         seen.append(rule.rule)
-    assert {"/sync/run", "/connections/vk", "/profile/delete", "/admin/users/<int:user_id>/<action_name>"} <= set(
-        seen
-    )
+    assert {"/sync/run", "/connections/vk", "/profile/delete", "/admin/users/<int:user_id>/<action_name>"} <= set(seen)
 
 
 def test_json_checks_need_the_token_header_too(app):

@@ -47,7 +47,7 @@ def test_csp_allows_only_self_and_pages_need_nothing_else(fast_vk, synced_shop):
             if resp.status_code == 403:  # a merchant on an admin page, tested elsewhere
                 continue
             assert resp.status_code == NEEDS_QUERY.get(url, 200), f"GET {url}: {resp.status_code}"
-            if not resp.mimetype == "text/html":
+            if resp.mimetype != "text/html":
                 continue
             page = resp.get_data(as_text=True)
             policy = _csp(resp)
