@@ -14,3 +14,17 @@ def refresh_catalog_job(user_id: int) -> dict:
     summary = refresh_catalog(user_id)
     log.info("refresh_catalog_job done", extra={"user_id": user_id, "status": summary.status})
     return summary.as_dict()
+
+
+def enqueue_catalog_refresh(user_id: int):
+    """Queue one refresh of the merchant's catalog (a second request while it waits joins it)."""
+    from .queues import HIGH, enqueue
+
+    return enqueue(
+        refresh_catalog_job,
+        user_id,
+        queue=HIGH,
+        title=f"Refresh Evotor catalog of user {user_id}",
+        job_id=f"refresh-catalog-{user_id}",
+        timeout=3600,
+    )

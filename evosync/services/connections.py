@@ -349,6 +349,10 @@ def connect_evotor_by_hand(user_id: int, token: str) -> CheckResult:
     db.session.commit()
     result = _run_evotor_check(conn, evotor_client(token, max_retries=1))
     log.info("evotor token saved", extra={"user_id": user_id, "ok": result.ok})
+    if result.ok:  # read the catalog at once, so the stores page has something to show
+        from ..jobs.catalog import enqueue_catalog_refresh
+
+        enqueue_catalog_refresh(user_id)
     return result
 
 

@@ -11,8 +11,7 @@ from flask_login import current_user
 
 from ..auth import permission_required
 from ..extensions import db
-from ..jobs.catalog import refresh_catalog_job
-from ..jobs.queues import HIGH, enqueue
+from ..jobs.catalog import enqueue_catalog_refresh
 from ..models import ConnectionState, EvotorConnection, utcnow
 from ..services import evotor_catalog as catalog
 from .common import safe_next, wants_json
@@ -180,14 +179,7 @@ def refresh():
             return jsonify({"ok": False, "message": message}), 409
         flash(message, "warning")
         return redirect(url_for("catalog.stores"))
-    enqueue(
-        refresh_catalog_job,
-        current_user.id,
-        queue=HIGH,
-        title=f"Refresh Evotor catalog of user {current_user.id}",
-        job_id=f"refresh-catalog-{current_user.id}",
-        timeout=3600,
-    )
+    enqueue_catalog_refresh(current_user.id)
     if current_app.config.get("RUN_JOBS_INLINE"):
         message = _("The catalog has been refreshed from Evotor.")
     else:

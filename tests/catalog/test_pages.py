@@ -212,3 +212,18 @@ def test_viewing_needs_login(evotor_app):
     """Anonymous visitors are sent to log in."""
     resp = evotor_app.test_client().get("/catalog/stores")
     assert resp.status_code in (302, 401)
+
+
+def test_saving_an_evotor_token_reads_the_catalog_at_once(app, sandbox):
+    """Right after a merchant connects Evotor by hand, the stores page shows the stores (no empty 'wait' page)."""
+    from evosync.models import CachedStore
+    from tests.factories import logged_in_client, make_user
+
+    app.config.update(EVOTOR_API_URL=sandbox.evotor_url)
+    sandbox.evotor.add_account("fresh-evotor-token")
+    sandbox.evotor.add_store("fresh-evotor-token", "Магазин у дома")
+    user = make_user()
+    client = logged_in_client(app, user)
+    resp = client.post("/connections/evotor", data={"token": "fresh-evotor-token"})
+    assert resp.status_code in (200, 302)
+    assert [s.name for s in CachedStore.query.filter_by(user_id=user.id)] == ["Магазин у дома"]
