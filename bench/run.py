@@ -4,10 +4,11 @@
     python -m bench.run --quick              # small sizes, one run each, no RESULTS.md: a smoke test
     python -m bench.run --only sync --only webhook --runs 1
 
-Full-run plan (chosen so that ``make bench`` fits in 30 minutes): first sync of 10,000 products 3 times,
-each followed by the unchanged and the 1 %-changed re-syncs (3 x ~5 min: VK's floor alone is ~4.5 min);
-first sync of 2,000 products 3 times; mirror refresh of 50,000 products 3 times on SQLite and 3 times on
-MariaDB; products page and /health 3 x 30 s and 3 x 10 s; webhook intake 3 x 15 s.
+Full-run plan (chosen so that ``make bench`` fits in about 30 minutes on 2 cores): first sync of 10,000
+products 3 times, each followed by the unchanged and the 1 %-changed re-syncs (~6.5 min a run: VK's floor
+alone is ~4.5 min); first sync of 2,000 products 3 times (~1.2 min each); mirror refresh of 50,000 products
+3 times on SQLite and 3 times on MariaDB (~1 min each); products page 3 x 30 s, /health 3 x 10 s and webhook
+intake 3 x 10 s on one gunicorn + MariaDB target (~1.5 min to set up).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ FULL = {
     "load_products": 50_000,
     "page_seconds": 30,
     "health_seconds": 10,
-    "webhook_seconds": 15,
+    "webhook_seconds": 10,
     "runs": 3,
 }
 QUICK = {
