@@ -109,7 +109,7 @@ def onboarding_for(user_id: int) -> Onboarding:
             OnboardingStep(
                 key="first_sync",
                 title=_l("Run the first sync"),
-                hint=_l("Press «Sync now» and watch your products appear in VK."),
+                hint=_l("Start the first sync on the dashboard and watch your products appear in VK."),
                 endpoint="sync.dashboard",
                 anchor="sync-now-form",
                 done=synced is not None,
