@@ -64,9 +64,11 @@ def sync_vk_command(email: str | None, dry_run: bool, confirm_removals: bool) ->
                 click.echo("  " + line)
             continue
         run = run_sync(user_id, trigger="cli", confirm_removals=confirm_removals)
-        click.echo(f"user {user_id}: run {run.id} {run.status}: created {run.created_count}, updated "
-                   f"{run.updated_count}, removed {run.removed_count}, failed {run.failed_count}, "
-                   f"unchanged {run.unchanged_count}, VK requests {run.api_requests}")
+        click.echo(
+            f"user {user_id}: run {run.id} {run.status}: created {run.created_count}, updated "
+            f"{run.updated_count}, removed {run.removed_count}, failed {run.failed_count}, "
+            f"unchanged {run.unchanged_count}, VK requests {run.api_requests}"
+        )
         if run.error:
             click.echo(f"  {run.error}")
         failed = failed or run.status == "failed"

@@ -36,12 +36,22 @@ def ensure_demo_accounts() -> User:
     if accounts.find_user_by_email(ADMIN_EMAIL) is None:
         accounts.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, role="system", name="Администратор")
     if db.session.scalar(db.select(EvotorConnection).filter_by(user_id=merchant.id)) is None:
-        db.session.add(EvotorConnection(user_id=merchant.id, access_token=DEMO_EVOTOR_TOKEN, source="manual",
-                                        state=ConnectionState.CONNECTED))
+        db.session.add(
+            EvotorConnection(
+                user_id=merchant.id, access_token=DEMO_EVOTOR_TOKEN, source="manual", state=ConnectionState.CONNECTED
+            )
+        )
     if db.session.scalar(db.select(VkConnection).filter_by(user_id=merchant.id)) is None:
-        db.session.add(VkConnection(user_id=merchant.id, access_token=DEMO_VK_TOKEN, group_id=DEMO_VK_GROUP_ID,
-                                    group_name="Демо-магазин EvoSync", market_enabled=True,
-                                    state=ConnectionState.CONNECTED))
+        db.session.add(
+            VkConnection(
+                user_id=merchant.id,
+                access_token=DEMO_VK_TOKEN,
+                group_id=DEMO_VK_GROUP_ID,
+                group_name="Демо-магазин EvoSync",
+                market_enabled=True,
+                state=ConnectionState.CONNECTED,
+            )
+        )
     db.session.commit()
     return merchant
 

