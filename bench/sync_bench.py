@@ -121,7 +121,9 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
         )
         with app.app_context():
             user_id = add_merchant(evotor_token, vk_token, group_id)
-            mirrored = refresh_catalog(user_id)
+            # Every product's image looked up now (a refresh checks EVOTOR_IMAGE_CHECKS_PER_REFRESH of them and
+            # later refreshes catch up): else images found by the 1 % refresh would count as changes.
+            mirrored = refresh_catalog(user_id, image_checks=n_products)
             assert mirrored.status == "ok", mirrored
             for store in seeded["stores"]:
                 set_store_enabled(user_id, store["id"] if isinstance(store, dict) else store, True)
