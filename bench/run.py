@@ -137,7 +137,7 @@ def _sync_details(sync: dict) -> str:
     return "\n".join(out)
 
 
-def write_results(report: dict, path: Path) -> None:
+def write_results(report: dict, path: Path, notes: str = "") -> None:
     info = report["machine"]
     loaded = max(info["load_before"][0], (info.get("load_after") or [0])[0]) > (info["cores"] or 1)
     parts = [
@@ -157,6 +157,8 @@ def write_results(report: dict, path: Path) -> None:
             "load average exceeded the core count), so CPU-bound figures are pessimistic and noisy"
         )
     parts += ["", "## Targets", "", table(report["rows"]), ""]
+    if notes:
+        parts += [notes.strip(), ""]
     results = report["results"]
     if "sync" in results:
         parts += ["## Sync details (medians)", "", _sync_details(results["sync"]), ""]
