@@ -110,6 +110,8 @@ def load_config(instance_path: str) -> dict:
         "VK_API_VERSION": env_str("VK_API_VERSION", "5.199"),
         "VK_TIMEOUT": env_float("VK_TIMEOUT", 15.0),
         "VK_RATE_LIMIT_PER_SECOND": env_int("VK_RATE_LIMIT_PER_SECOND", 3, minimum=1),
+        "VK_FLOOD_RETRIES": env_int("VK_FLOOD_RETRIES", 2, minimum=0),
+        "VK_FLOOD_PAUSE_SECONDS": env_float("VK_FLOOD_PAUSE_SECONDS", 10.0),
         "VK_DEFAULT_CATEGORY_ID": env_int("VK_DEFAULT_CATEGORY_ID", 900, minimum=1),
         # market.get pages fetched per execute by the VK catalog refresh (lower it if VK finds answers too big)
         "VK_CATALOG_PAGES_PER_EXECUTE": env_int("VK_CATALOG_PAGES_PER_EXECUTE", 25, minimum=1),

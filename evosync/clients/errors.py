@@ -92,7 +92,8 @@ class VkTooManyRequests(VkApiError):
 
 
 class VkFloodControl(VkApiError):
-    """9/29: flood control or a daily limit; not retried inline, it stops this merchant's run."""
+    """9/29: flood control or a daily limit. 9 may be retried after a pause when the client allows it (flood_retries);
+    29, or a flood that persists, stops this merchant's run."""
 
 
 class VkInternalError(VkApiError):

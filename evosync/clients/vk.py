@@ -23,6 +23,7 @@ from urllib3.exceptions import NewConnectionError
 from evosync.clients.errors import (
     VkApiError,
     VkAuthError,
+    VkFloodControl,
     VkInternalError,
     VkTooManyRequests,
     VkTransportError,
@@ -54,6 +55,7 @@ WRITE_METHODS: frozenset[str] = frozenset(
 )
 
 EXECUTE_MAX_CALLS = 25  # VK's cap on API calls inside one execute
+FLOOD_CONTROL_PAUSE = 10.0  # seconds before resending after error 9, when the caller allows it
 TOO_MANY_REQUESTS_PAUSE = 0.4  # seconds before resending after error 6 (a second's budget refills soon)
 UNKNOWN_METHOD = 3
 _METHOD_NAME = re.compile(r"^[A-Za-z]+\.[A-Za-z]+$")
@@ -177,6 +179,8 @@ class VkClient:
         token_refresher: Callable[[], str | None] | None = None,
         backoff: float = 0.5,
         too_many_pause: float = TOO_MANY_REQUESTS_PAUSE,
+        flood_retries: int = 0,
+        flood_pause: float = FLOOD_CONTROL_PAUSE,
     ):
         self._token = token
         self.base_url = base_url.rstrip("/")
@@ -188,6 +192,8 @@ class VkClient:
         self.token_refresher = token_refresher
         self.backoff = backoff
         self.too_many_pause = too_many_pause
+        self.flood_retries = flood_retries
+        self.flood_pause = flood_pause
         self.requests_made = 0
         self.uploads_made = 0
 
@@ -336,10 +342,19 @@ class VkClient:
     def _request(self, method: str, params: dict[str, Any], write: bool) -> dict:
         """POST ``method`` with the retry policy; the whole answer body (``response`` plus extras)."""
         attempt = 0
+        floods = 0
         refreshed = False
         while True:
             try:
                 return self._post_once(method, params, write)
+            except VkFloodControl as exc:
+                # 9 refuses the request (nothing was applied), so even a write may be sent again after a pause;
+                # 29 (a daily limit) and a flood that persists stop the caller's run.
+                if exc.code != 9 or floods >= self.flood_retries:
+                    raise
+                floods += 1
+                log.warning("vk %s: flood control, pause %.1fs then retry %d", method, self.flood_pause, floods)
+                time.sleep(self.flood_pause * (1 + 0.25 * random.random()))
             except (VkTooManyRequests, VkInternalError, VkTransportError) as exc:
                 if not exc.retryable or getattr(exc, "maybe_applied", False) or attempt >= self.max_retries:
                     raise

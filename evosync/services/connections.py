@@ -105,6 +105,8 @@ def vk_client(
         limiter=vk_limiter_for(token),
         max_retries=max_retries,
         token_refresher=token_refresher,
+        flood_retries=cfg["VK_FLOOD_RETRIES"],
+        flood_pause=cfg["VK_FLOOD_PAUSE_SECONDS"],
     )
 
 

@@ -267,8 +267,24 @@ def test_error_6_from_the_real_window_is_survived_without_a_limiter(sandbox, vk)
     assert vk.stats["methods"]["groups.getById"] == 5
 
 
+def test_flood_control_is_retried_after_a_pause_when_allowed_even_for_writes(sandbox, vk):
+    """With flood_retries, error 9 (the request was refused, nothing applied) is sent again after a pause;
+    a write applied once, not twice."""
+    vk.faults.push("9", method="market.addAlbum")
+    vk.faults.push("9", method="market.addAlbum")
+    client = _client(sandbox, flood_retries=2, flood_pause=0.01)
+    client.call("market.addAlbum", owner_id=-GROUP, title="Новинки")
+    assert client.requests_made == 3
+    assert [a["title"] for a in vk.albums(GROUP)] == ["Новинки"]
+    vk.faults.push("9")
+    vk.faults.push("9")
+    vk.faults.push("9")
+    with pytest.raises(e.VkFloodControl):
+        client.get_group(GROUP)  # a flood that persists still stops the caller
+
+
 def test_flood_control_is_not_retried(sandbox, vk):
-    """Error 9 stops at once (one request), so the caller can stop the merchant's run."""
+    """Error 9 stops at once (one request) by default, so the caller can stop the merchant's run."""
     vk.faults.push("9")
     client = _client(sandbox)
     with pytest.raises(e.VkFloodControl):

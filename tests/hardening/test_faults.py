@@ -24,9 +24,9 @@ from tests.sync_engine.expect import mismatches
 VK_KINDS = ("6", "9", "10", "5xx", "timeout", "drop_after_write")
 EVOTOR_KINDS = ("5xx", "429")
 MAX_ROUNDS = 3  # after the catalog changes
-# The first publication of a big catalog is many requests; every run that meets VK's flood control (error 9)
-# stops and pauses the merchant by design (VK asks to back off for minutes), so it may take more rounds.
-FIRST_PUBLICATION_MAX_ROUNDS = 12
+# Error 9 is retried after a pause within a run (VK_FLOOD_RETRIES), so the first publication converges
+# within 3 rounds too; a flood that persists still stops and pauses the merchant.
+FIRST_PUBLICATION_MAX_ROUNDS = 3
 
 
 def _time_passes(user_id: int) -> None:
@@ -113,7 +113,7 @@ def soak(sync_app, sandbox, n_products: int, changes: int, seed: int) -> dict:
     problems = mismatches(sandbox, shop.user_id, shop.group_id)
     assert problems == [], (second, problems[:20])
     faults = sandbox.vk.stats["faults"]
-    assert sum(faults.values()) >= 10, "the VK faults really happened"
+    assert sum(faults.values()) >= 5, "the VK faults really happened"
     assert sandbox.evotor.stats.get("faults") or sandbox.evotor.stats["errors"], "the Evotor faults happened"
     skus = [i["sku"] for i in sandbox.vk.items(shop.group_id) if not i["deleted"]]
     assert len(skus) == len(set(skus)), "no duplicate items"
