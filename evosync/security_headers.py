@@ -43,11 +43,20 @@ EXCEPTIONS: dict[str, dict[str, list[str]]] = {
 }
 
 
-def build_policy(extra: dict[str, list[str]] | None = None, jivosite: bool = False) -> dict[str, str]:
+# Product photos live on VK's and Evotor's image hosts (VK's CDN names change: sun*-*.userapi.com, ...): images
+# from any HTTPS host, and in development also plain HTTP (the sandbox serves its photos on 127.0.0.1).
+PHOTO_SOURCES = ["https:"]
+DEV_PHOTO_SOURCES = ["http:"]
+
+
+def build_policy(
+    extra: dict[str, list[str]] | None = None, jivosite: bool = False, production: bool = True
+) -> dict[str, str]:
     """The CSP as Talisman wants it: directive -> space-separated sources."""
     policy: dict[str, list[str]] = {
         key: ([value] if isinstance(value, str) else list(value)) for key, value in BASE_POLICY.items()
     }
+    policy["img-src"].extend(PHOTO_SOURCES if production else PHOTO_SOURCES + DEV_PHOTO_SOURCES)
     if jivosite:  # the optional support chat loads its widget and talks to its own servers
         for directive in ("script-src", "connect-src", "img-src", "style-src", "font-src", "frame-src"):
             policy.setdefault(directive, [SELF]).extend(JIVOSITE_HOSTS)
@@ -63,7 +72,9 @@ def init_security_headers(app: Flask) -> Talisman:
     jivosite = bool(app.config.get("JIVOSITE_WIDGET_ID"))
     nonce_in = ["script-src", "style-src"]
     talisman = _PerEndpointTalisman()
-    talisman.exceptions = {prefix: build_policy(extra, jivosite=jivosite) for prefix, extra in EXCEPTIONS.items()}
+    talisman.exceptions = {
+        prefix: build_policy(extra, jivosite=jivosite, production=production) for prefix, extra in EXCEPTIONS.items()
+    }
     talisman.init_app(
         app,
         # TLS ends at the proxy; redirecting here would break /health probes and the sandbox demo.
@@ -72,7 +83,7 @@ def init_security_headers(app: Flask) -> Talisman:
         strict_transport_security=production,
         strict_transport_security_max_age=31536000,
         strict_transport_security_include_subdomains=False,
-        content_security_policy=build_policy(jivosite=jivosite),
+        content_security_policy=build_policy(jivosite=jivosite, production=production),
         content_security_policy_nonce_in=nonce_in,
         referrer_policy="strict-origin-when-cross-origin",
         session_cookie_secure=production,

@@ -111,10 +111,6 @@ def new_page(browser, live_url):
 def _record_console_error(errors: list[str], msg) -> None:
     if msg.type != "error":
         return
-    # Known, reported to the lead: the CSP's img-src is 'self' only, so VK product photos (the sandbox's here,
-    # VK's CDN in production) are refused on the VK catalog pages. Remove this exception once img-src allows them.
-    if 'violates the following Content Security Policy directive: "img-src' in msg.text:
-        return
     errors.append(msg.text)
 
 

@@ -134,3 +134,15 @@ def test_development_cookies_work_over_plain_http(client):
     resp = client.post("/login", data={"email": user.email, "password": PASSWORD})
     cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session="))
     assert "; secure" not in cookie.lower() and "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+
+
+def test_product_photos_from_vk_hosts_are_allowed_but_plain_http_only_in_development():
+    """VK's CDN photos (any HTTPS host) may show on the VK catalog pages; plain HTTP images only in development,
+    where the sandbox serves them; scripts stay 'self' only either way."""
+    from evosync.security_headers import build_policy
+
+    production = build_policy(production=True)
+    development = build_policy(production=False)
+    assert "https:" in production["img-src"].split() and "http:" not in production["img-src"].split()
+    assert "http:" in development["img-src"].split()
+    assert "https:" not in production["script-src"].split()
