@@ -66,7 +66,7 @@ def catalog_event():
 
 # --------------------------------------------------------------------------------------------- OpenAPI
 
-_ERRORS = {"$ref": "#/components/schemas/EventErrors"}
+_ERRORS = {"$ref": "#/components/schemas/EvotorErrors"}  # the same error body as the partner webhooks
 
 openapi.register_security_scheme(
     "hubSignature",
@@ -76,24 +76,6 @@ openapi.register_security_scheme(
         "name": "X-Hub-Signature",
         "description": "`sha1=<hex HMAC-SHA1(raw body, secret)>`; the secret is EVOTOR_WEBHOOK_SECRET or the "
         "merchant's own webhook signing secret",
-    },
-)
-openapi.register_schema(
-    "EventErrors",
-    {
-        "type": "object",
-        "required": ["errors"],
-        "properties": {
-            "errors": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["code", "reason"],
-                    "properties": {"code": {"type": "integer"}, "reason": {"type": "string"}},
-                },
-            }
-        },
     },
 )
 openapi.register_schema(
