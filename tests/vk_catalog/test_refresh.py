@@ -194,12 +194,24 @@ def test_revoked_token_breaks_only_that_merchant(vk_env, connect_merchant):
     assert vk_env.vk.stats["requests"] == before
 
 
-def test_flood_control_pauses_the_merchant(vk_env, connect_merchant):
-    """Error 9 stops the refresh after one request, sets paused_until, and later refreshes are skipped."""
+def test_a_passing_flood_control_is_waited_out(vk_env, connect_merchant):
+    """One error 9 is retried after a pause (VK_FLOOD_RETRIES): the refresh succeeds, nothing is paused."""
     user, market = connect_merchant()
     vk_env.vk.faults.push("9", method="execute")
     summary = refresh_vk_catalog(user.id)
-    assert summary.status == "failed" and summary.error_code == 9 and summary.vk_requests == 1
+    assert summary.status == "ok" and summary.vk_requests == 2
+    conn = db.session.scalar(sa.select(VkConnection).where(VkConnection.user_id == user.id))
+    assert conn.paused_until is None
+
+
+def test_flood_control_pauses_the_merchant(app, vk_env, connect_merchant):
+    """Error 9 that persists past the retries stops the refresh, sets paused_until, and later refreshes skip."""
+    user, market = connect_merchant()
+    retries = app.config["VK_FLOOD_RETRIES"]
+    for _ in range(retries + 1):
+        vk_env.vk.faults.push("9", method="execute")
+    summary = refresh_vk_catalog(user.id)
+    assert summary.status == "failed" and summary.error_code == 9 and summary.vk_requests == retries + 1
     conn = db.session.scalar(sa.select(VkConnection).where(VkConnection.user_id == user.id))
     assert conn.paused_until is not None and conn.state == ConnectionState.CONNECTED
     before = vk_env.vk.stats["requests"]
