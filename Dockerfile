@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 EVOSYNC_ENV=
 RUN useradd --create-home --uid 1000 evosync
 WORKDIR /app
 
-COPY requirements.txt .
+COPY requirements.txt constraints.txt ./
 RUN pip install -r requirements.txt
 
 COPY --chown=evosync:evosync evosync ./evosync
