@@ -68,7 +68,9 @@ def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Workers, the web server and the scheduler share the file: wait for locks instead of failing.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_recycle": 280}
+    # READ COMMITTED: every statement sees what other processes (workers, the scheduler, webhooks) committed;
+    # MariaDB's default REPEATABLE READ would pin a long-lived session to a stale snapshot.
+    return {"pool_pre_ping": True, "pool_recycle": 280, "isolation_level": "READ COMMITTED"}
 
 
 def load_config(instance_path: str) -> dict:

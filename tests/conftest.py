@@ -10,6 +10,7 @@ from flask import g, request_started
 from flask_migrate import upgrade
 
 from evosync import create_app
+from evosync.config import engine_options
 from evosync.extensions import db
 from tests.services import RedisServer, test_database_url
 
@@ -65,7 +66,7 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
     return {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True} if database_url.startswith("mysql") else {},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url) if database_url.startswith("mysql") else {},
         "REDIS_URL": redis_url,
         "WTF_CSRF_ENABLED": False,
         "SECURITY_PASSWORD_HASH": "plaintext" if os.environ.get("EVOSYNC_FAST_HASH") else "argon2",
