@@ -262,10 +262,11 @@ def test_two_refreshes_of_one_merchant_at_once_take_turns(app, vk_env, connect_m
     user, market = connect_merchant()
     market.add_items(5)
     statuses: list[str] = []
+    user_id = user.id  # read here: the threads must not lazy-load through the test's session
 
     def refresh_in_worker() -> None:
         with app.app_context():
-            statuses.append(refresh_vk_catalog(user.id).status)
+            statuses.append(refresh_vk_catalog(user_id).status)
             db.session.remove()
 
     workers = [threading.Thread(target=refresh_in_worker) for _ in range(2)]
