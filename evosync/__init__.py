@@ -11,7 +11,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 from flask import Flask, g, request
 
-from .config import load_config
+from .config import engine_options, load_config
 from .crypto import secret_box
 from .extensions import babel, bootstrap, csrf, db, mail, migrate
 from .i18n import init_translations, select_locale
@@ -31,6 +31,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if overrides:
         app.config.update(overrides)
+        if "SQLALCHEMY_DATABASE_URI" in overrides and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+            # the engine options belong to the database actually used, not to the one DATABASE_URL named
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["VERSION"] = __version__
     configure_logging(app.config["LOG_LEVEL"])
     if not app.config["ENCRYPTION_KEY"]:

@@ -120,3 +120,13 @@ def test_create_app_twice_is_independent(app):
     """create_app() can be called again (tests, workers) without sharing state."""
     other = create_app(dict(app.config))
     assert other is not app
+
+
+def test_engine_options_follow_the_database_actually_used(monkeypatch, tmp_path):
+    """DATABASE_URL names MariaDB but an override points at SQLite: no MariaDB-only engine option leaks in."""
+    monkeypatch.setenv("DATABASE_URL", "mysql+pymysql://u:p@127.0.0.1:1/x")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db", "TESTING": True})
+    assert "isolation_level" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    monkeypatch.delenv("DATABASE_URL")
+    mariadb = create_app({"SQLALCHEMY_DATABASE_URI": "mysql+pymysql://u:p@127.0.0.1:1/x", "TESTING": True})
+    assert mariadb.config["SQLALCHEMY_ENGINE_OPTIONS"]["isolation_level"] == "READ COMMITTED"
