@@ -107,7 +107,8 @@ def app(_database, redis_url):
 
 
 def _forget_cached_user(sender, **extra) -> None:
-    g.pop("_login_user", None)
+    for name in ("_login_user", "fs_authn_via", "fs_paa"):  # Flask-Login's and Flask-Security's per-request state
+        g.pop(name, None)
 
 
 def _clean_tables() -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from flask import g, request_started
 
 from evosync.extensions import db
 from evosync.models import (
@@ -37,20 +36,6 @@ SECRETS = {
     "vk_access": "vk1.a.SECRET-7777gggg8888hhhh",
     "vk_refresh": "vk1.r.SECRET-9999iiii0000jjjj",
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_request_globals(app):
-    """The `app` fixture keeps one app context (and so one `g`) for the whole test; Flask-Login caches the
-    user in `g`, so without this the user of one request would leak into the next."""
-
-    def reset(sender, **extra):
-        for name in ("_login_user", "fs_authn_via", "fs_paa"):
-            g.pop(name, None)
-
-    request_started.connect(reset, app)
-    yield
-    request_started.disconnect(reset, app)
 
 
 @pytest.fixture(autouse=True)

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from flask import g, request_started
 
 from evosync.models import RunStatus
 from evosync.services.sync.runner import run_sync
 from evosync.services.vk_catalog import refresh_vk_catalog
 from tests.factories import logged_in_client, make_user
 from tests.sync_engine.conftest import fast_vk, open_shop, sync_app  # noqa: F401  (fixtures reused as they are)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_request_globals(app):
-    """Two logged-in clients in one test stay two users: forget Flask-Login's cached user at each request."""
-
-    def reset(sender, **extra):
-        for name in ("_login_user", "fs_authn_via", "fs_paa"):
-            g.pop(name, None)
-
-    request_started.connect(reset, app)
-    yield
-    request_started.disconnect(reset, app)
 
 
 @pytest.fixture

@@ -5,24 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask import g, request_started
 
 from tests.factories import logged_in_client, make_user
 from tests.sync_engine.conftest import fast_vk, open_shop, sync_app  # noqa: F401  (fixtures reused as they are)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_request_globals(app):
-    """The `app` fixture keeps one app context (one `g`) per test and Flask-Login caches the user in `g`:
-    without this, a second client's request would run as the first client's user."""
-
-    def reset(sender, **extra):
-        for name in ("_login_user", "fs_authn_via", "fs_paa"):
-            g.pop(name, None)
-
-    request_started.connect(reset, app)
-    yield
-    request_started.disconnect(reset, app)
 
 
 @pytest.fixture
