@@ -304,7 +304,9 @@ def app_config(database_url: str, redis_url: str, sandbox_url: str | None = None
         "EVOTOR_TIMEOUT": 30.0,
     }
     if database_url.startswith("mysql"):
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_recycle": 3600}
+        from evosync.config import engine_options
+
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(database_url)  # as production: READ COMMITTED
     if sandbox_url:
         config.update(EVOTOR_API_URL=sandbox_url + "/evotor", VK_API_URL=sandbox_url + "/vk/method")
     return config

@@ -33,7 +33,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import CachedGroup, CachedProduct, CachedStore, EvotorConnection, SyncFilter, WebhookEvent, utcnow
 from ..redis_conn import get_redis
-from .evotor_catalog import product_row
+from .evotor_catalog import add_to_product_count, bump_groups_version, product_row
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,19 @@ def sign(body: bytes, secret: str) -> str:
     return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
 
 
-def verify_signature(body: bytes, header: str | None) -> str | None:
-    """None when ``header`` signs ``body`` with an accepted secret; else the problem (a SIGNATURE_* value)."""
+def verify_signature(body: bytes, header: str | None, merchants: list[Merchant] | None = None) -> str | None:
+    """None when ``header`` signs ``body`` with an accepted secret; else the problem (a SIGNATURE_* value).
+
+    ``merchants``: the event's merchants (:func:`merchants_of`) when the caller has them already.
+    """
     if not header or not header.strip():
         return SIGNATURE_MISSING
     algorithm, sep, given = header.strip().partition("=")
     if not sep or algorithm.strip().lower() != "sha1":
         return SIGNATURE_ALGORITHM
-    secrets = _signing_secrets(body)
+    if merchants is None:
+        merchants = merchants_of(_parsed(body))
+    secrets = _signing_secrets(merchants)
     if not secrets:
         return SIGNATURE_NOT_CONFIGURED
     given_bytes = given.strip().lower().encode("utf-8", "replace")
@@ -127,20 +132,19 @@ def verify_signature(body: bytes, header: str | None) -> str | None:
     return None if matched else SIGNATURE_MISMATCH
 
 
-def _signing_secrets(body: bytes) -> list[str]:
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None  # unreadable: only the app-wide secret can vouch for it (and the view answers 400)
+
+
+def _signing_secrets(merchants: list[Merchant]) -> list[str]:
     secrets = []
     app_secret = current_app.config.get("EVOTOR_WEBHOOK_SECRET") or ""
     if app_secret:
         secrets.append(app_secret)
-    try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return secrets  # unreadable: only the app-wide secret can vouch for it (and the view answers 400)
-    payload = event.get("payload") if isinstance(event, dict) else None
-    if isinstance(payload, dict):
-        for conn in _connections_for(payload, str(event.get("type") or "")):
-            if conn.webhook_signing_secret:
-                secrets.append(conn.webhook_signing_secret)
+    secrets.extend(m.signing_secret for m in merchants if m.signing_secret)
     return secrets
 
 
@@ -157,21 +161,47 @@ def _store_id_of(payload: dict, event_type: str) -> str:
     return _text(payload.get("store_id")) or _text(payload.get("storeId"))
 
 
-def _connections_for(payload: dict, event_type: str) -> list[EvotorConnection]:
-    """The connections an event belongs to: by Evotor user id, else (manual connections) by a mirrored store."""
+@dataclass(frozen=True)
+class Merchant:
+    """What an event needs of a merchant's Evotor connection (not the whole row: no tokens to decrypt)."""
+
+    user_id: int
+    evotor_user_id: str | None
+    signing_secret: str | None
+
+
+_MERCHANT_COLUMNS = (
+    EvotorConnection.user_id,
+    EvotorConnection.evotor_user_id,
+    EvotorConnection.webhook_signing_secret,
+)
+
+
+def merchants_of(body: Any) -> list[Merchant]:
+    """The merchants a parsed event belongs to ([] when it names none we know, or cannot be read)."""
+    if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
+        return []
+    return _merchants_for(body["payload"], str(body.get("type") or ""))
+
+
+def _merchants_for(payload: dict, event_type: str) -> list[Merchant]:
+    """By Evotor user id, else (manual connections) by a mirrored store, in one query each."""
     evotor_user = _text(payload.get("user_id")) or _text(payload.get("userId"))
     if evotor_user:
-        conn = db.session.scalar(sa.select(EvotorConnection).filter_by(evotor_user_id=evotor_user[:64]))
-        if conn is not None:
-            return [conn]
+        row = db.session.execute(sa.select(*_MERCHANT_COLUMNS).filter_by(evotor_user_id=evotor_user[:64])).first()
+        if row is not None:
+            return [Merchant(*row)]
     store_id = _store_id_of(payload, event_type)
     if not store_id:
         return []
-    user_ids = db.session.scalars(sa.select(CachedStore.user_id).filter_by(evotor_id=store_id[:64])).all()
-    if not user_ids:
-        return []
-    conns = db.session.scalars(sa.select(EvotorConnection).where(EvotorConnection.user_id.in_(user_ids)))
-    return [c for c in conns if not evotor_user or not c.evotor_user_id or c.evotor_user_id == evotor_user]
+    rows = db.session.execute(
+        sa.select(*_MERCHANT_COLUMNS)
+        .join(CachedStore, CachedStore.user_id == EvotorConnection.user_id)
+        .where(CachedStore.evotor_id == store_id[:64])
+    )
+    return [
+        Merchant(*row) for row in rows if not evotor_user or not row.evotor_user_id or row.evotor_user_id == evotor_user
+    ]
 
 
 # --------------------------------------------------------------------------------------------- applying
@@ -197,35 +227,40 @@ def read_event(body: Any) -> tuple[str, str, str, dict]:
     return event_id, event_type, action, payload
 
 
-def apply_event(body: Any) -> EventOutcome:
+def apply_event(body: Any, merchants: list[Merchant] | None = None) -> EventOutcome:
     """Apply one catalog-change event to the mirror of the merchant(s) it belongs to; EventError if unreadable.
 
     Unknown types or actions and events of unknown merchants are acknowledged (recorded, not applied),
     so Evotor stops redelivering them. A changing event schedules the merchant's debounced sync.
+    ``merchants``: :func:`merchants_of` the body, when the caller has them already.
     """
     event_id, event_type, action, payload = read_event(body)
-    if db.session.execute(sa.select(WebhookEvent.id).filter_by(event_id=event_id)).first() is not None:
-        return EventOutcome(DUPLICATE, event_id)
-    outcome = EventOutcome(APPLIED, event_id)
-    if event_type not in EVENT_TYPES or action not in ACTIONS:
-        outcome.status = IGNORED
-    else:
+    known = event_type in EVENT_TYPES and action in ACTIONS
+    if known:
         _require_ids(event_type, payload)
-        conns = _connections_for(payload, event_type)
-        outcome.user_ids = [c.user_id for c in conns]
-        if not conns:
-            outcome.status = UNKNOWN_USER
-        changed_users = [c.user_id for c in conns if _apply(c.user_id, event_type, action, payload)]
-        outcome.changed = bool(changed_users)
-        if conns and not changed_users:
-            outcome.status = IGNORED  # stale, unknown store, or nothing new
-    db.session.add(
-        WebhookEvent(
-            event_id=event_id,
-            event_type=f"{event_type}.{action}"[:64],
-            user_id=outcome.user_ids[0] if outcome.user_ids else None,
+        if merchants is None:
+            merchants = _merchants_for(payload, event_type)
+    outcome = EventOutcome(APPLIED if known else IGNORED, event_id)
+    outcome.user_ids = [m.user_id for m in merchants] if known and merchants else []
+    # The event's row first: its unique id makes a repeated delivery fail here, before it changes anything.
+    try:
+        db.session.execute(
+            sa.insert(WebhookEvent).values(
+                event_id=event_id,
+                event_type=f"{event_type}.{action}"[:64],
+                user_id=outcome.user_ids[0] if outcome.user_ids else None,
+            )
         )
-    )
+    except sa.exc.IntegrityError:  # delivered before (or twice at once: the other delivery applies it)
+        db.session.rollback()
+        return EventOutcome(DUPLICATE, event_id)
+    if known:
+        if not outcome.user_ids:
+            outcome.status = UNKNOWN_USER
+        changed_users = [uid for uid in outcome.user_ids if _apply(uid, event_type, action, payload)]
+        outcome.changed = bool(changed_users)
+        if outcome.user_ids and not changed_users:
+            outcome.status = IGNORED  # stale, unknown store, or nothing new
     try:
         db.session.commit()
     except sa.exc.IntegrityError:  # the same event delivered twice at once: the other delivery applied it
@@ -260,14 +295,20 @@ def _apply(user_id: int, event_type: str, action: str, payload: dict) -> bool:
     if event_type == STORE:
         return _apply_store(user_id, action, payload)
     store_id = _store_id_of(payload, event_type)[:64]
-    if db.session.scalar(sa.select(CachedStore.id).filter_by(user_id=user_id, evotor_id=store_id)) is None:
-        log.info("catalog event for a store not mirrored yet: the next refresh brings it", extra={"user_id": user_id})
-        return False
     if event_type == PRODUCT:
         return _apply_product(user_id, store_id, action, payload)
     if event_type == GROUP:
         return _apply_group(user_id, store_id, action, payload)
     return _apply_image(user_id, store_id, action, payload)
+
+
+def _store_mirrored(user_id: int, store_id: str) -> bool:
+    """Whether the store is in the user's mirror: only then may an event add rows to it (an update or removal
+    finds its row, or nothing, by the store id anyway)."""
+    if db.session.scalar(sa.select(CachedStore.id).filter_by(user_id=user_id, evotor_id=store_id)) is None:
+        log.info("catalog event for a store not mirrored yet: the next refresh brings it", extra={"user_id": user_id})
+        return False
+    return True
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -286,34 +327,52 @@ def _is_stale(incoming: Any, stored: str | None) -> bool:
     return bool(new and old and new < old)
 
 
+_PRODUCT_COLUMNS = [getattr(CachedProduct, column) for column in _PRODUCT_SOURCE]
+
+
 def _apply_product(user_id: int, store_id: str, action: str, payload: dict) -> bool:
+    """In Core statements: the busiest event (a price or stock change) reads one narrow row and writes the
+    columns that changed, without building ORM objects."""
     product_id = _text(payload.get("id"))[:64]
     key = {"user_id": user_id, "store_evotor_id": store_id, "evotor_id": product_id}
-    row = db.session.scalar(sa.select(CachedProduct).filter_by(**key))
+    row = db.session.execute(sa.select(CachedProduct.id, *_PRODUCT_COLUMNS).filter_by(**key)).first()
     if action == REMOVED:
         if row is None:
             return False
-        db.session.delete(row)
+        db.session.execute(sa.delete(CachedProduct).where(CachedProduct.id == row.id))
+        add_to_product_count(user_id, store_id, -1)
         return True
     if row is not None and _is_stale(payload.get("updated_at"), row.evotor_updated_at):
         return False
     values = product_row(payload)
     if row is None:
-        db.session.add(CachedProduct(**key, refreshed_at=utcnow(), **values))
+        if not _store_mirrored(user_id, store_id):
+            return False
+        db.session.execute(sa.insert(CachedProduct).values(**key, refreshed_at=utcnow(), **values))
+        add_to_product_count(user_id, store_id, 1)
         return True
     if "name" not in payload:  # a partial payload: only the fields it carries
         values = {column: values[column] for column, source in _PRODUCT_SOURCE.items() if source in payload}
-    changed = False
-    for column in _PRODUCT_SOURCE:
-        if column in values and getattr(row, column) != values[column]:
-            setattr(row, column, values[column])
-            changed = True
-    if changed:
-        row.refreshed_at = utcnow()
-    return changed
+    changes = {column: value for column, value in values.items() if getattr(row, column) != value}
+    if not changes:
+        return False
+    db.session.execute(
+        sa.update(CachedProduct)
+        .where(CachedProduct.id == row.id)
+        .values(**changes, refreshed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def _apply_group(user_id: int, store_id: str, action: str, payload: dict) -> bool:
+    changed = _change_group(user_id, store_id, action, payload)
+    if changed:
+        bump_groups_version(user_id, store_id)
+    return changed
+
+
+def _change_group(user_id: int, store_id: str, action: str, payload: dict) -> bool:
     group_id = _text(payload.get("id"))[:64]
     key = {"user_id": user_id, "store_evotor_id": store_id, "evotor_id": group_id}
     row = db.session.scalar(sa.select(CachedGroup).filter_by(**key))
@@ -332,6 +391,8 @@ def _apply_group(user_id: int, store_id: str, action: str, payload: dict) -> boo
         "evotor_updated_at": payload.get("updated_at"),
     }
     if row is None:
+        if not _store_mirrored(user_id, store_id):
+            return False
         db.session.add(CachedGroup(**key, refreshed_at=utcnow(), **values))
         return True
     changed = False

@@ -88,7 +88,9 @@ def groups(store_id: str):
     store = _store_or_404(store_id)
     enabled = catalog.store_enabled_map(current_user.id).get(store_id, False)
     tree = catalog.group_tree(current_user.id, store_id, store_is_enabled=enabled)
-    top_level = catalog.product_page(current_user.id, store_id, per_page=1).total - sum(n.total_count for n in tree)
+    top_level = catalog.product_page(current_user.id, store_id, per_page=1, store=store).total - sum(
+        n.total_count for n in tree
+    )
     return render_template("catalog/groups.html", store=store, store_enabled=enabled, tree=tree, top_level=top_level)
 
 
@@ -101,13 +103,13 @@ def products(store_id: str):
     page_no = request.args.get("page", 1, type=int) or 1
     try:
         page = catalog.product_page(
-            current_user.id, store_id, group_id=group_id, query=query, page=page_no, per_page=PER_PAGE
+            current_user.id, store_id, group_id=group_id, query=query, page=page_no, per_page=PER_PAGE, store=store
         )
     except catalog.CatalogNotFound:
         abort(404)
     provider: VkStateProvider | None = current_app.extensions.get(VK_STATE_PROVIDER_KEY)
     vk_states = provider(current_user.id, store_id, [p.evotor_id for p in page.items]) if provider else None
-    names = catalog.group_names(current_user.id, store_id)
+    names = catalog.group_names(current_user.id, store_id, version=store.groups_version)
     return render_template(
         "catalog/products.html",
         store=store,

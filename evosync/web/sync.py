@@ -318,15 +318,16 @@ def vk_states(user_id: int, store_id: str, product_ids: list[str]) -> dict[str, 
 
     None (the column stays hidden) until the merchant's first sync has left any trace.
     """
-    if not db.session.scalar(db.select(SyncLink.id).filter_by(user_id=user_id).limit(1)):
-        return None
     links = db.session.scalars(
         db.select(SyncLink).where(
             SyncLink.user_id == user_id,
             SyncLink.store_evotor_id == store_id,
             SyncLink.evotor_product_id.in_(product_ids or [""]),
         )
-    )
+    ).all()
+    # No link on this page: is there any at all (else the column stays hidden)? One query in the usual case.
+    if not links and not db.session.scalar(db.select(SyncLink.id).filter_by(user_id=user_id).limit(1)):
+        return None
     out: dict[str, tuple] = {}
     for link in links:
         label, colour = LINK_LABELS.get(link.status, (link.status, "secondary"))

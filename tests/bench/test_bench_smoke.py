@@ -87,3 +87,15 @@ def test_results_file_holds_the_targets_table(tmp_path):
     assert "loaded 2-core machine" in text
     assert medians([{"a": 1, "b": "x"}, {"a": 3, "b": "x"}, {"a": 2, "b": "x"}]) == {"a": 2, "b": "x"}
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95) == 10
+
+
+def test_profile_requests_measures_cpu_and_wall_per_call():
+    """bench/profile_requests.py's timer: medians of CPU and wall per call, over the calls after a warm-up."""
+    from bench import profile_requests
+
+    calls = []
+    figures = profile_requests._measure("smoke", lambda: calls.append(sum(range(20_000))), 30, None)
+    assert len(calls) == 20 + 30  # the warm-up, then the measured calls
+    assert figures["requests"] == 30
+    assert figures["cpu_ms_median"] > 0
+    assert 0 < figures["wall_ms_median"] <= figures["wall_ms_p95"]

@@ -59,6 +59,7 @@ def test_products_are_paginated_filtered_by_group_and_searchable(evotor_app, san
     assert refresh_catalog(refreshed.user.id).ok
     first = _html(web.get(f"/catalog/stores/{a}/products"))
     assert first.count("data-product-id=") == 50 and "57 products in this store" in first
+    assert "Pages" in first and "Page 1 of 2" in first
     second = _html(web.get(f"/catalog/stores/{a}/products?page=2"))
     assert second.count("data-product-id=") == 7
     food = _html(web.get(f"/catalog/stores/{a}/products?group={refreshed.groups['food']}"))
@@ -227,3 +228,52 @@ def test_saving_an_evotor_token_reads_the_catalog_at_once(app, sandbox):
     resp = client.post("/connections/evotor", data={"token": "fresh-evotor-token"})
     assert resp.status_code in (200, 302)
     assert [s.name for s in CachedStore.query.filter_by(user_id=user.id)] == ["Магазин у дома"]
+
+
+def test_the_stores_total_is_kept_by_the_refresh_and_heals_from_drift(evotor_app, sandbox, web, refreshed):
+    """The whole-store total comes from the store's kept count: a refresh raises it for new products, lowers it
+    for vanished ones, and resets a count that drifted (here: forced wrong) to the real number of rows."""
+    from evosync.models import CachedProduct, CachedStore
+
+    a = refreshed.stores["a"]
+
+    def kept() -> int:
+        db.session.expire_all()
+        return db.session.scalar(sa.select(CachedStore.product_count).filter_by(evotor_id=a))
+
+    def rows() -> int:
+        return db.session.scalar(sa.select(sa.func.count()).select_from(CachedProduct).filter_by(store_evotor_id=a))
+
+    assert kept() == rows() == 17
+    for i in range(3):
+        sandbox.evotor.add_product(refreshed.token, a, f"Вафли {i}", 70)
+    sandbox.evotor.remove_product(refreshed.token, a, refreshed.products["milk"])
+    db.session.execute(sa.update(CachedStore).filter_by(evotor_id=a).values(product_count=999))
+    db.session.commit()
+    assert "999 products in this store" in _html(web.get(f"/catalog/stores/{a}/products"))
+    assert refresh_catalog(refreshed.user.id).ok
+    assert kept() == rows() == 19
+    assert "19 products in this store" in _html(web.get(f"/catalog/stores/{a}/products"))
+
+
+def test_group_names_follow_renames_through_the_cache(evotor_app, sandbox, web, refreshed):
+    """The products page caches a store's group names per groups_version: a group renamed in Evotor shows its new
+    name after the refresh (new version), and an unchanged refresh keeps the version (the cache stays valid)."""
+    from evosync.models import CachedStore
+
+    a, food = refreshed.stores["a"], refreshed.groups["food"]
+
+    def version() -> str:
+        db.session.expire_all()
+        return db.session.scalar(sa.select(CachedStore.groups_version).filter_by(evotor_id=a))
+
+    before = version()
+    assert len(before) == 32
+    assert ">Продукты<" in _html(web.get(f"/catalog/stores/{a}/products"))
+    assert refresh_catalog(refreshed.user.id).ok
+    assert version() == before
+    sandbox.evotor.update_group(refreshed.token, a, food, name="Еда")
+    assert refresh_catalog(refreshed.user.id).ok
+    assert version() != before
+    page = _html(web.get(f"/catalog/stores/{a}/products"))
+    assert ">Еда<" in page and ">Продукты<" not in page

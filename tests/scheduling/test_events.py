@@ -258,3 +258,51 @@ def test_openapi_documents_the_endpoint(client):
     assert set(operation["responses"]) >= {"200", "400", "401", "503"}
     assert operation["security"] == [{"hubSignature": []}]
     assert "CatalogEvent" in doc["components"]["schemas"]
+
+
+def test_created_and_removed_products_move_the_stores_count(client, merchant):
+    """The store's kept product count (the products page's total) follows creations and removals, and a
+    repeated or stale event does not move it twice."""
+
+    def count() -> int:
+        db.session.expire_all()
+        return db.session.scalar(db.select(CachedStore.product_count).filter_by(user_id=merchant.id))
+
+    assert count() == 0
+    post(client, product_event("ev-c1", product_id="p-1"))
+    post(client, product_event("ev-c2", product_id="p-2"))
+    post(client, product_event("ev-c2", product_id="p-2"))  # the same delivery again
+    post(client, product_event("ev-c3", product_id="p-1", price=5.0))  # an update: no new product
+    assert count() == 2
+    post(client, product_event("ev-c4", product_id="p-2", action="removed"))
+    post(client, product_event("ev-c5", product_id="p-2", action="removed"))  # already gone
+    post(client, product_event("ev-c6", product_id="p-missing", action="removed"))
+    assert count() == 1 == db.session.scalar(db.select(db.func.count()).select_from(CachedProduct))
+
+
+def test_group_events_renew_the_stores_groups_version(client, merchant):
+    """A created, renamed or removed group gives the store a new groups_version (the products page's cached group
+    names are keyed by it); a repeated, unchanged group event keeps it."""
+
+    def version() -> str:
+        db.session.expire_all()
+        return db.session.scalar(db.select(CachedStore.groups_version).filter_by(user_id=merchant.id))
+
+    group = {
+        "id": "g-1",
+        "store_id": STORE,
+        "user_id": EVOTOR_USER,
+        "name": "Кофе",
+        "updated_at": "2024-05-01T10:00:00",
+    }
+    seen = [version()]
+    post(client, {"id": "ev-g1", "type": "ProductGroupEvent", "action": "created", "payload": group})
+    seen.append(version())
+    post(client, {"id": "ev-g2", "type": "ProductGroupEvent", "action": "updated", "payload": group})  # no change
+    assert version() == seen[-1]
+    renamed = {**group, "name": "Чай", "updated_at": "2024-05-02T10:00:00"}
+    post(client, {"id": "ev-g3", "type": "ProductGroupEvent", "action": "updated", "payload": renamed})
+    seen.append(version())
+    post(client, {"id": "ev-g4", "type": "ProductGroupEvent", "action": "removed", "payload": renamed})
+    seen.append(version())
+    assert len(set(seen)) == 4
