@@ -153,7 +153,6 @@ def run(
         app = create_app(
             {
                 "SQLALCHEMY_DATABASE_URI": database_url,
-                "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True} if database_url.startswith("mysql") else {},
                 "EVOTOR_API_URL": base + "/evotor",
                 "RUN_JOBS_INLINE": True,
                 "LOG_LEVEL": "WARNING",

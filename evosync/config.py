@@ -70,7 +70,8 @@ def engine_options(url: str) -> dict:
         return {"connect_args": {"timeout": 30}}
     # READ COMMITTED: every statement sees what other processes (workers, the scheduler, webhooks) committed;
     # MariaDB's default REPEATABLE READ would pin a long-lived session to a stale snapshot.
-    return {"pool_pre_ping": True, "pool_recycle": 280, "isolation_level": "READ COMMITTED"}
+    # Idle connections are pinged before use by extensions._ping_when_idle (not every checkout: pool_pre_ping).
+    return {"pool_recycle": 280, "isolation_level": "READ COMMITTED"}
 
 
 def load_config(instance_path: str) -> dict:

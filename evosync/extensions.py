@@ -1,6 +1,7 @@
 """Flask extensions, created unbound; create_app() binds them in order."""
 
 import sqlite3
+import time
 
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
@@ -10,8 +11,10 @@ from flask_security import Security
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 # Stable constraint names keep migrations identical on SQLite and MariaDB.
 NAMING_CONVENTION = {
@@ -45,3 +48,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+# MariaDB: a pooled connection that sat idle this long is pinged before it is handed out, and replaced when the
+# ping fails (the server restarted, a network cut, wait_timeout). A connection in steady use is not: a ping on
+# every checkout (pool_pre_ping) cost 0.8 ms of CPU and a round trip per request. A connection killed while in
+# steady use fails its next statement instead, and SQLAlchemy then drops every pooled connection of that engine.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+@event.listens_for(Pool, "checkin")
+def _remember_checkin(dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_when_idle(dbapi_connection, record, _proxy) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection) or not hasattr(dbapi_connection, "ping"):
+        return
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+        return  # just opened, or in steady use
+    try:
+        dbapi_connection.ping(False)
+    except Exception as exc:  # the pool discards this connection and checks out a fresh one
+        raise sa_exc.DisconnectionError("a pooled connection did not answer its ping") from exc
