@@ -32,7 +32,7 @@ class EvoSyncUserDatastore(SQLAlchemyUserDatastore):
             .options(joinedload(User.roles).joinedload(Role.permission_rows))
             .where(getattr(User, attr) == value)
         )
-        return self.db.session.execute(statement).unique().scalar_one_or_none()
+        return self.db.session.execute(statement).unique().scalars().first()  # as Flask-Security: the first
 
 
 user_datastore = EvoSyncUserDatastore(db, User, Role)

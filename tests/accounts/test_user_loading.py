@@ -1,0 +1,42 @@
+"""A logged-in request loads its user with the roles and their permissions in one query (issue 12: every page
+pays for it), and the permissions so loaded still decide what the user may do."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import event
+
+from evosync.extensions import db
+from tests.factories import logged_in_client, make_user
+
+_ACCOUNT_TABLES = re.compile(r"\b(users|roles|user_roles|permissions|role_permissions)\b")
+
+
+def _statements_during(call) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_user_roles_and_permissions_come_in_one_query(app):
+    web = logged_in_client(app, make_user())
+    answers = []
+    statements = _statements_during(lambda: answers.append(web.get("/api/sync/status")))
+    assert answers[0].status_code == 200  # catalog.view was found among the role's permissions
+    account_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and _ACCOUNT_TABLES.search(s)]
+    assert len(account_reads) == 1, account_reads
+
+
+def test_a_user_without_the_permission_is_still_refused(app):
+    """The joined load does not widen anything: a user with no role (so no catalog.view) gets 403."""
+    web = logged_in_client(app, make_user(roles=()))
+    assert web.get("/api/sync/status").status_code == 403
