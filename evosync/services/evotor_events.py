@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,34 +108,33 @@ def sign(body: bytes, secret: str) -> str:
     return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
 
 
-def verify_signature(body: bytes, header: str | None, merchants: list[Merchant] | None = None) -> str | None:
-    """None when ``header`` signs ``body`` with an accepted secret; else the problem (a SIGNATURE_* value).
-
-    ``merchants``: the event's merchants (:func:`merchants_of`) when the caller has them already.
-    """
+def signature_header_problem(header: str | None) -> str | None:
+    """What is wrong with the header's form (missing, not sha1), before any secret is looked up; else None."""
     if not header or not header.strip():
         return SIGNATURE_MISSING
-    algorithm, sep, given = header.strip().partition("=")
+    algorithm, sep, _given = header.strip().partition("=")
     if not sep or algorithm.strip().lower() != "sha1":
         return SIGNATURE_ALGORITHM
-    if merchants is None:
-        merchants = merchants_of(_parsed(body))
+    return None
+
+
+def verify_signature(body: bytes, header: str | None, merchants: list[Merchant]) -> str | None:
+    """None when ``header`` signs ``body`` with an accepted secret; else the problem (a SIGNATURE_* value).
+
+    ``merchants``: the event's merchants (:func:`merchants_of`), whose own signing secrets are accepted too.
+    """
+    problem = signature_header_problem(header)
+    if problem is not None:
+        return problem
     secrets = _signing_secrets(merchants)
     if not secrets:
         return SIGNATURE_NOT_CONFIGURED
-    given_bytes = given.strip().lower().encode("utf-8", "replace")
+    given_bytes = header.strip().partition("=")[2].strip().lower().encode("utf-8", "replace")
     matched = False
     for secret in secrets:  # every secret is tried, so timing does not tell which one matched
         expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest().encode()
         matched |= hmac.compare_digest(expected, given_bytes)
     return None if matched else SIGNATURE_MISMATCH
-
-
-def _parsed(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None  # unreadable: only the app-wide secret can vouch for it (and the view answers 400)
 
 
 def _signing_secrets(merchants: list[Merchant]) -> list[str]:
@@ -227,19 +225,17 @@ def read_event(body: Any) -> tuple[str, str, str, dict]:
     return event_id, event_type, action, payload
 
 
-def apply_event(body: Any, merchants: list[Merchant] | None = None) -> EventOutcome:
+def apply_event(body: Any, merchants: list[Merchant]) -> EventOutcome:
     """Apply one catalog-change event to the mirror of the merchant(s) it belongs to; EventError if unreadable.
 
     Unknown types or actions and events of unknown merchants are acknowledged (recorded, not applied),
     so Evotor stops redelivering them. A changing event schedules the merchant's debounced sync.
-    ``merchants``: :func:`merchants_of` the body, when the caller has them already.
+    ``merchants``: :func:`merchants_of` the body (looked up once, for the signature and here).
     """
     event_id, event_type, action, payload = read_event(body)
     known = event_type in EVENT_TYPES and action in ACTIONS
     if known:
         _require_ids(event_type, payload)
-        if merchants is None:
-            merchants = _merchants_for(payload, event_type)
     outcome = EventOutcome(APPLIED if known else IGNORED, event_id)
     outcome.user_ids = [m.user_id for m in merchants] if known and merchants else []
     # The event's row first: its unique id makes a repeated delivery fail here, before it changes anything.

@@ -47,8 +47,11 @@ def catalog_event():
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             body = None  # only the app-wide secret can vouch for it; signed, it answers 400
-        merchants = events.merchants_of(body)  # looked up once: their secrets, then where the event applies
-        problem = events.verify_signature(raw, request.headers.get(events.SIGNATURE_HEADER), merchants)
+        header = request.headers.get(events.SIGNATURE_HEADER)
+        # Looked up once (their secrets, then where the event applies), and only for a well-formed signature:
+        # a request without one costs no query.
+        merchants = events.merchants_of(body) if events.signature_header_problem(header) is None else []
+        problem = events.verify_signature(raw, header, merchants)
         if problem is not None:
             status, reason = _SIGNATURE_REFUSALS[problem]
             level = logging.ERROR if status == 503 else logging.WARNING

@@ -169,6 +169,26 @@ def test_unsigned_garbage_is_refused_before_parsing(client, merchant):
     assert resp.status_code == 401 and resp.is_json
 
 
+def test_a_request_without_a_wellformed_signature_costs_no_query(client, merchant):
+    """Missing or non-sha1 signatures are refused from the header alone: no merchant lookup, no statement."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    body = json.dumps(product_event("ev-nosig")).encode()
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        missing = client.post(PATH, data=body, headers={"Content-Type": "application/json"})
+        md5 = client.post(PATH, data=body, headers={"X-Hub-Signature": "md5=" + "1" * 32})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert missing.status_code == md5.status_code == 401
+    assert statements == []
+
+
 def test_no_secret_configured_answers_503(client, app, merchant):
     """With no app-wide secret and no merchant secret nothing can be verified: 503 so Evotor retries later."""
     app.config["EVOTOR_WEBHOOK_SECRET"] = ""
