@@ -55,6 +55,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .web.common import init_common
 
     init_common(app)
+    from .web import page_cache
+
+    page_cache.init_app(app)
     _register_blueprints(app)
     from .admin import init_admin
 

@@ -127,6 +127,8 @@ def load_config(instance_path: str) -> dict:
         "JIVOSITE_WIDGET_ID": env_str("JIVOSITE_WIDGET_ID"),
         "CATALOG_REFRESH_INTERVAL_SECONDS": env_int("CATALOG_REFRESH_INTERVAL_SECONDS", 3600, minimum=60),
         "SYNC_DEBOUNCE_SECONDS": env_int("SYNC_DEBOUNCE_SECONDS", 30, minimum=0),
+        # Rendered products pages kept per web process (web/page_cache.py); 0 switches the cache off.
+        "PAGE_CACHE_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 256, minimum=0),
         # Per-merchant job locks (refresh, sync) expire this long after a dead worker last renewed them.
         "JOB_LOCK_TTL_SECONDS": env_int("JOB_LOCK_TTL_SECONDS", 300, minimum=1),
         "SCHEDULER_INTERVAL_SECONDS": env_float("SCHEDULER_INTERVAL_SECONDS", 5.0),

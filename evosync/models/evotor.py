@@ -35,6 +35,12 @@ class CachedStore(db.Model):
     groups_version: Mapped[str] = mapped_column(
         sa.String(32), default=lambda: uuid.uuid4().hex, server_default="", nullable=False
     )
+    # Likewise renewed whenever the store's products or their VK state change (refresh, events, sync links):
+    # the products page is cached per process under it (web/page_cache.py, services/evotor_catalog.
+    # bump_content_version).
+    content_version: Mapped[str] = mapped_column(
+        sa.String(32), default=lambda: uuid.uuid4().hex, server_default="", nullable=False
+    )
 
 
 class CachedGroup(db.Model):

@@ -47,6 +47,7 @@ from ..models import (
     ConnectionState,
     EvotorConnection,
     SyncFilter,
+    SyncLink,
     utcnow,
 )
 
@@ -470,6 +471,8 @@ class _Mirror:
             _bulk_write(CachedProduct, inserts, updates)
             if inserts:
                 add_to_product_count(self.user_id, store_id, len(inserts))
+            if inserts or updates:
+                bump_content_version(self.user_id, store_id)
             db.session.commit()
             self.summary.products_added += len(inserts)
             self.summary.products_updated += len(updates)
@@ -484,6 +487,8 @@ class _Mirror:
         gone = [row.id for row in stored if row.evotor_id not in seen]
         for part in _chunks(gone, self.chunk_size):
             db.session.execute(sa.delete(CachedProduct).where(CachedProduct.id.in_(part)))
+        if gone:
+            bump_content_version(self.user_id, store_id)
         recount_products(self.user_id, store_id)
         db.session.commit()
         self.summary.products_removed += len(gone)
@@ -523,6 +528,7 @@ class _Mirror:
                 )
             if updates:
                 _bulk_write(CachedProduct, [], updates)
+                bump_content_version(self.user_id, store_id)
                 db.session.commit()
             self.image_budget -= len(part)
             self.summary.images_checked += len(updates)
@@ -977,6 +983,40 @@ def bump_groups_version(user_id: int, store_id: str) -> None:
         .values(groups_version=uuid.uuid4().hex)
         .execution_options(synchronize_session=False)
     )
+
+
+def bump_content_version(user_id: int, store_id: str | None = None) -> None:
+    """The store's products or their VK state changed (not committed): pages cached under the old token are not
+    served again (web/page_cache.py). ``store_id`` None: every store of the user.
+
+    Core statements on products call this themselves; ORM changes to products and sync links renew it on flush
+    (:func:`_renew_content_versions`), so code (and tests) that edit rows through the session need not.
+    """
+    statement = sa.update(CachedStore).where(CachedStore.user_id == user_id)
+    if store_id is not None:
+        statement = statement.where(CachedStore.evotor_id == store_id)
+    db.session.execute(statement.values(content_version=uuid.uuid4().hex).execution_options(synchronize_session=False))
+
+
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _renew_content_versions(session: sa.orm.Session, _flush_context) -> None:
+    """Products or sync links added, changed or deleted through the ORM: renew the content token of their stores
+    (a link renews all the user's stores: the VK column shows once any link exists), in the same transaction."""
+    stores: set[tuple[int, str | None]] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, CachedProduct):
+            stores.add((obj.user_id, obj.store_evotor_id))
+        elif isinstance(obj, SyncLink):
+            stores.add((obj.user_id, None))
+    users_wide = {user_id for user_id, store_id in stores if store_id is None}
+    connection = session.connection()
+    for user_id, store_id in stores:
+        if user_id is None or (store_id is not None and user_id in users_wide):
+            continue
+        statement = sa.update(CachedStore.__table__).where(CachedStore.__table__.c.user_id == user_id)
+        if store_id is not None:
+            statement = statement.where(CachedStore.__table__.c.evotor_id == store_id)
+        connection.execute(statement.values(content_version=uuid.uuid4().hex))
 
 
 def _read_group_names(user_id: int, store_id: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import CachedGroup, CachedProduct, CachedStore, EvotorConnection, SyncFilter, WebhookEvent, utcnow
 from ..redis_conn import get_redis
-from .evotor_catalog import add_to_product_count, bump_groups_version, product_row
+from .evotor_catalog import add_to_product_count, bump_content_version, bump_groups_version, product_row
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +337,7 @@ def _apply_product(user_id: int, store_id: str, action: str, payload: dict) -> b
             return False
         db.session.execute(sa.delete(CachedProduct).where(CachedProduct.id == row.id))
         add_to_product_count(user_id, store_id, -1)
+        bump_content_version(user_id, store_id)
         return True
     if row is not None and _is_stale(payload.get("updated_at"), row.evotor_updated_at):
         return False
@@ -346,6 +347,7 @@ def _apply_product(user_id: int, store_id: str, action: str, payload: dict) -> b
             return False
         db.session.execute(sa.insert(CachedProduct).values(**key, refreshed_at=utcnow(), **values))
         add_to_product_count(user_id, store_id, 1)
+        bump_content_version(user_id, store_id)
         return True
     if "name" not in payload:  # a partial payload: only the fields it carries
         values = {column: values[column] for column, source in _PRODUCT_SOURCE.items() if source in payload}
@@ -358,6 +360,7 @@ def _apply_product(user_id: int, store_id: str, action: str, payload: dict) -> b
         .values(**changes, refreshed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    bump_content_version(user_id, store_id)
     return True
 
 

@@ -15,6 +15,8 @@ from ..jobs.catalog import enqueue_catalog_refresh
 from ..models import ConnectionState, EvotorConnection, utcnow
 from ..services import evotor_catalog as catalog
 from .common import safe_next, wants_json
+from .page_cache import EXTENSION_KEY as PAGE_CACHE_KEY
+from .page_cache import cached_page
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ VkStateProvider = Callable[[int, str, list[str]], dict[str, tuple] | None]
 def register_vk_state_provider(app: Flask, provider: VkStateProvider) -> None:
     """The sync team's hook: fills the "VK" column of the products table (hidden while unset)."""
     app.extensions[VK_STATE_PROVIDER_KEY] = provider
+    if (cache := app.extensions.get(PAGE_CACHE_KEY)) is not None:
+        cache.clear()  # pages rendered without (or with another) VK column
 
 
 def _wants_json_answer() -> bool:
@@ -98,6 +102,14 @@ def groups(store_id: str):
 @permission_required("catalog.view")
 def products(store_id: str):
     store = _store_or_404(store_id)
+    # Served from this process's page cache while the store's data is unchanged: every writer of products, groups
+    # and sync links renews these tokens (product_count and name are shown, and may be set on their own).
+    tokens = (store.id, store.content_version, store.groups_version, store.product_count, store.name)
+    return cached_page(tokens, lambda: _render_products(store))
+
+
+def _render_products(store) -> str:
+    store_id = store.evotor_id
     group_id = request.args.get("group") or None
     query = request.args.get("q", "")
     page_no = request.args.get("page", 1, type=int) or 1
