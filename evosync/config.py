@@ -71,7 +71,10 @@ def engine_options(url: str) -> dict:
     # READ COMMITTED: every statement sees what other processes (workers, the scheduler, webhooks) committed;
     # MariaDB's default REPEATABLE READ would pin a long-lived session to a stale snapshot.
     # Idle connections are pinged before use by extensions._ping_when_idle (not every checkout: pool_pre_ping).
-    return {"pool_recycle": 280, "isolation_level": "READ COMMITTED"}
+    # A connection going back to the pool is rolled back only if the server says a transaction is open
+    # (extensions._reset_on_return): the session has just rolled back, and a second ROLLBACK per request cost a
+    # round trip.
+    return {"pool_recycle": 280, "isolation_level": "READ COMMITTED", "pool_reset_on_return": None}
 
 
 def load_config(instance_path: str) -> dict:

@@ -73,3 +73,17 @@ def _ping_when_idle(dbapi_connection, record, _proxy) -> None:
         dbapi_connection.ping(False)
     except Exception as exc:  # the pool discards this connection and checks out a fresh one
         raise sa_exc.DisconnectionError("a pooled connection did not answer its ping") from exc
+
+
+SERVER_STATUS_IN_TRANS = 1  # MySQL protocol: the server_status flag of an open transaction
+
+
+@event.listens_for(Pool, "reset")
+def _reset_on_return(dbapi_connection, _record, state) -> None:
+    """With ``pool_reset_on_return=None`` (MariaDB, config.engine_options) this is the reset: roll back what the
+    server reports as still open. The session's own close has usually rolled back already; then nothing is sent.
+    SQLite (no server status) keeps SQLAlchemy's own reset."""
+    if state.terminate_only or not hasattr(dbapi_connection, "server_status"):
+        return
+    if dbapi_connection.server_status & SERVER_STATUS_IN_TRANS:
+        dbapi_connection.rollback()

@@ -681,6 +681,20 @@ def get_store(user_id: int, store_id: str) -> CachedStore:
     return store
 
 
+def store_versions(user_id: int, store_id: str) -> sa.Row | None:
+    """The user's store as the products page's cache needs it (id, name, product_count, content_version,
+    groups_version), in one narrow Core query; None if it is not theirs or not mirrored."""
+    return db.session.execute(
+        sa.select(
+            CachedStore.id,
+            CachedStore.name,
+            CachedStore.product_count,
+            CachedStore.content_version,
+            CachedStore.groups_version,
+        ).where(CachedStore.user_id == user_id, CachedStore.evotor_id == store_id)
+    ).first()
+
+
 def get_group(user_id: int, store_id: str, group_id: str) -> CachedGroup:
     group = db.session.execute(
         sa.select(CachedGroup).filter_by(user_id=user_id, store_evotor_id=store_id, evotor_id=group_id)

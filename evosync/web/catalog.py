@@ -101,15 +101,16 @@ def groups(store_id: str):
 @bp.get("/stores/<store_id>/products")
 @permission_required("catalog.view")
 def products(store_id: str):
-    store = _store_or_404(store_id)
+    versions = catalog.store_versions(current_user.id, store_id)
+    if versions is None:
+        abort(404)
     # Served from this process's page cache while the store's data is unchanged: every writer of products, groups
     # and sync links renews these tokens (product_count and name are shown, and may be set on their own).
-    tokens = (store.id, store.content_version, store.groups_version, store.product_count, store.name)
-    return cached_page(tokens, lambda: _render_products(store))
+    return cached_page(tuple(versions), lambda: _render_products(store_id))
 
 
-def _render_products(store) -> str:
-    store_id = store.evotor_id
+def _render_products(store_id: str) -> str:
+    store = _store_or_404(store_id)
     group_id = request.args.get("group") or None
     query = request.args.get("q", "")
     page_no = request.args.get("page", 1, type=int) or 1

@@ -52,3 +52,53 @@ def test_a_busy_connection_is_not_pinged_and_a_killed_one_then_fails_once(mariad
     with pytest.raises(sa.exc.OperationalError), db.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
     assert _connection_id() != killed
+
+
+def _commands(monkeypatch) -> list[str]:
+    """The ROLLBACK/COMMIT commands PyMySQL sends from here on."""
+    import pymysql.connections
+
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def record(self, command, sql):
+        if isinstance(sql, str) and sql in ("ROLLBACK", "COMMIT"):
+            sent.append(sql)
+        return original(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", record)
+    return sent
+
+
+def test_a_session_rolls_back_once_not_twice(mariadb, monkeypatch):
+    """A request's session reads, then closes (Flask-SQLAlchemy's teardown): one ROLLBACK, not a second one from
+    the pool's reset of the same connection (config.engine_options: pool_reset_on_return=None, and
+    extensions._reset_on_return sends nothing once the server reports no open transaction)."""
+    from sqlalchemy.orm import Session
+
+    from evosync.models import Role
+
+    db.engine.dispose()
+    sent = _commands(monkeypatch)
+    session = Session(db.engine)
+    session.scalars(sa.select(Role)).all()
+    session.close()
+    assert sent == ["ROLLBACK"]
+
+
+def test_a_connection_returned_inside_a_transaction_is_rolled_back(mariadb, monkeypatch):
+    """Returned to the pool with a transaction still open (a raw DBAPI connection, no SQLAlchemy transaction to
+    close), the reset rolls it back: the next user of the connection does not inherit its uncommitted row."""
+    from evosync.models import Role
+
+    db.engine.dispose()
+    raw = db.engine.raw_connection()
+    with raw.cursor() as cursor:
+        cursor.execute("INSERT INTO roles (name, description, update_datetime) VALUES ('uncommitted-role', '', NOW())")
+    sent = _commands(monkeypatch)
+    raw.close()  # back to the pool, transaction open
+    assert sent == ["ROLLBACK"]
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(Role).filter_by(name="uncommitted-role")).scalar() == 0
+        )
