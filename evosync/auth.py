@@ -225,10 +225,17 @@ def init_security(app: Flask) -> None:
     # (/forgot-password, /resend-confirm in web/auth_extra.py) answer the same either way.
     app.view_functions["security.forgot_password"] = _redirect_to("auth_extra.forgot_password")
     app.view_functions["security.send_confirmation"] = _redirect_to("auth_extra.resend_confirm")
+    # The session is the only way in: EvoSync hands out no authentication tokens. Flask-Security's request loader
+    # would look for one on every anonymous request, parsing each JSON body (every catalog webhook) to do so.
+    app.login_manager.request_loader(_no_token_login)
     user_confirmed.connect(_on_user_confirmed)
     user_registered.connect(_on_user_registered)
     user_authenticated.connect(_on_user_authenticated)
     password_reset.connect(_on_password_reset)
+
+
+def _no_token_login(_request) -> None:
+    return None
 
 
 def permission_required(*permissions: str):

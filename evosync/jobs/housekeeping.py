@@ -41,9 +41,10 @@ def delete_old_runs(keep_days: int, now: dt.datetime | None = None) -> int:
 
 
 def delete_old_webhook_events(keep_days: int, now: dt.datetime | None = None) -> int:
-    """Event ids older than ``keep_days``: Evotor stopped redelivering them long ago (it tries for 3 days)."""
+    """Event ids older than ``keep_days``: Evotor stopped redelivering them long ago (it tries for 3 days).
+    Events still queued are kept whatever their age: they have not been applied yet."""
     cutoff = (now or utcnow()) - dt.timedelta(days=keep_days)
-    return _delete_in_batches(WebhookEvent, WebhookEvent.received_at < cutoff)
+    return _delete_in_batches(WebhookEvent, sa.and_(WebhookEvent.received_at < cutoff, WebhookEvent.status != "queued"))
 
 
 def clean_job_registries() -> dict[str, int]:

@@ -22,9 +22,10 @@ import redis
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 
+from .catalog import drain_catalog_events_job
 from .fanout import fanout_catalog_refresh, fanout_vk_refresh, recover_stalled_syncs
 from .housekeeping import housekeeping_job
-from .queues import DEFAULT, LOW
+from .queues import DEFAULT, HIGH, LOW
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ FINGERPRINT_META = "evosync_schedule"
 LAST_TICK_KEY = "evosync:scheduler:last_tick"
 RECONCILE_LOCK_KEY = "evosync:scheduler:reconcile"
 RECOVER_INTERVAL = 60
+EVENTS_SWEEP_INTERVAL = 60  # the intake wakes the drainer at once; this only catches a wake-up Redis lost
 DAY = 24 * 3600
 
 
@@ -76,6 +78,14 @@ def periodic_jobs(config: Mapping[str, Any]) -> list[PeriodicJob]:
             120,
             DEFAULT,
             "Restart syncs whose worker died",
+        ),
+        PeriodicJob(
+            "apply_catalog_events",
+            drain_catalog_events_job,
+            EVENTS_SWEEP_INTERVAL,
+            600,
+            HIGH,
+            "Apply queued Evotor catalog events a missed wake-up left behind",
         ),
         PeriodicJob("housekeeping", housekeeping_job, DAY, 1800, LOW, "Delete old runs, event ids and finished jobs"),
     ]

@@ -1,7 +1,8 @@
 """POST /evotor/events/catalog: Evotor's catalog-change webhooks (products, groups, images, stores).
 
 Authenticated by ``X-Hub-Signature: sha1=<hex HMAC-SHA1(body, secret)>`` (see services/evotor_events.py
-for which secrets verify), so exempt from CSRF. Every answer is JSON; refusals are
+for which secrets verify), so exempt from CSRF. A verified, well-formed event is recorded and answered at once
+(``queued``); the worker applies it to the mirror moments later. Every answer is JSON; refusals are
 ``{"errors": [{"code": <HTTP status>, "reason": "..."}]}``; a failure on our side answers 503 (Evotor
 retries), never 500.
 """
@@ -48,10 +49,7 @@ def catalog_event():
         except (ValueError, UnicodeDecodeError):
             body = None  # only the app-wide secret can vouch for it; signed, it answers 400
         header = request.headers.get(events.SIGNATURE_HEADER)
-        # Looked up once (their secrets, then where the event applies), and only for a well-formed signature:
-        # a request without one costs no query.
-        merchants = events.merchants_of(body) if events.signature_header_problem(header) is None else []
-        problem = events.verify_signature(raw, header, merchants)
+        problem = events.verify_signature(raw, header, body)
         if problem is not None:
             status, reason = _SIGNATURE_REFUSALS[problem]
             level = logging.ERROR if status == 503 else logging.WARNING
@@ -59,7 +57,7 @@ def catalog_event():
             return _error(status, reason)
         if body is None:
             return _error(400, "The body is not valid JSON")
-        outcome = events.apply_event(body, merchants)
+        outcome = events.accept_event(body, raw)
         return jsonify(outcome.as_dict())
     except events.EventError as exc:
         db.session.rollback()
@@ -127,10 +125,11 @@ openapi.register_path(
         "tags": ["Evotor webhooks"],
         "security": [{"hubSignature": []}],
         "summary": "Evotor: a product, group, image or store changed",
-        "description": "Applies the change to the merchant's catalog mirror and schedules one VK sync "
-        "SYNC_DEBOUNCE_SECONDS later (a burst of events becomes one sync). Idempotent by event `id`: "
-        "a repeated delivery answers `duplicate` and changes nothing. Events of unknown merchants, "
-        "unknown types and stale updates are acknowledged (200) so Evotor stops redelivering them.",
+        "description": "Records the event and answers at once (`queued`); a worker applies it to the merchant's "
+        "catalog mirror moments later, in arrival order, and schedules one VK sync SYNC_DEBOUNCE_SECONDS later "
+        "(a burst of events becomes one sync). Idempotent by event `id`: a repeated delivery answers "
+        "`duplicate` and changes nothing. Unknown types are acknowledged as `ignored`; events of unknown "
+        "merchants and stale updates are acknowledged too, so Evotor stops redelivering them.",
         "parameters": [
             {
                 "name": "X-Hub-Signature",
@@ -145,7 +144,7 @@ openapi.register_path(
         },
         "responses": {
             "200": {
-                "description": "Handled (or acknowledged)",
+                "description": "Recorded (or acknowledged)",
                 "content": {
                     "application/json": {
                         "schema": {
@@ -154,16 +153,12 @@ openapi.register_path(
                             "properties": {
                                 "status": {
                                     "type": "string",
-                                    "enum": [events.APPLIED, events.DUPLICATE, events.UNKNOWN_USER, events.IGNORED],
+                                    "enum": [events.QUEUED, events.DUPLICATE, events.IGNORED],
+                                    "description": "queued: recorded, applied moments later; duplicate: "
+                                    "delivered before, nothing changes; ignored: a type or action EvoSync "
+                                    "does not handle",
                                 },
                                 "event_id": {"type": "string"},
-                                "changed": {"type": "boolean", "description": "The mirror changed"},
-                                "sync": {
-                                    "type": "object",
-                                    "description": "Per merchant: scheduled, pending (a sync is already "
-                                    "scheduled) or 'skipped: <reason>'",
-                                    "additionalProperties": {"type": "string"},
-                                },
                             },
                         }
                     }

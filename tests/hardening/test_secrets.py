@@ -123,11 +123,13 @@ def test_webhook_secret_and_event_signature_are_compared_in_constant_time():
     from evosync.services import evotor_events
     from evosync.web import webhooks
 
-    checks = [webhooks._check_partner_secret, evotor_events.verify_signature]
+    checks = [webhooks._check_partner_secret, evotor_events._signed_with]  # verify_signature compares through it
     for func in checks:
         source = inspect.getsource(func)
         assert "compare_digest" in source or "constant_time_equals" in source, func.__qualname__
         assert _compares_with_eq(func) == [], func.__qualname__
+    assert "_signed_with(" in inspect.getsource(evotor_events.verify_signature)
+    assert _compares_with_eq(evotor_events.verify_signature) == []
     assert "hmac.compare_digest" in inspect.getsource(crypto.constant_time_equals)
 
 

@@ -1,13 +1,17 @@
-"""POST /evotor/events/catalog: signature checks, idempotency, JSON errors, mirror updates, one debounced sync."""
+"""POST /evotor/events/catalog: signature checks, idempotency, JSON errors, the queue and its drainer, mirror
+updates, one debounced sync. Jobs run inline here (RUN_JOBS_INLINE): the drainer applies an event before the
+answer; tests of the queue itself switch that off and drain by hand."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
 from decimal import Decimal
 
 import pytest
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from evosync.extensions import db
@@ -22,7 +26,7 @@ from evosync.models import (
     WebhookEvent,
 )
 from evosync.redis_conn import get_redis
-from evosync.services.evotor_events import debounce_key
+from evosync.services.evotor_events import DRAIN_MARKER, debounce_key, drain_events
 from tests.factories import make_user
 
 PATH = "/evotor/events/catalog"
@@ -74,15 +78,22 @@ def merchant(app):
     return user
 
 
+def event_row(event_id: str) -> WebhookEvent:
+    db.session.expire_all()
+    return WebhookEvent.query.filter_by(event_id=event_id).one()
+
+
 def test_good_signature_applies_the_product(client, merchant):
-    """A correctly signed ProductEvent creates the product in the merchant's mirror and answers applied."""
+    """A correctly signed ProductEvent is answered ``queued`` and, applied by the drainer, creates the product in
+    the merchant's mirror; its row ends ``applied``, with the merchant and without the body."""
     resp = post(client, product_event("ev-1"))
     assert resp.status_code == 200, resp.data
-    body = resp.get_json()
-    assert body["status"] == "applied" and body["changed"] is True
+    assert resp.get_json() == {"status": "queued", "event_id": "ev-1"}
     row = CachedProduct.query.filter_by(user_id=merchant.id, evotor_id="p-1").one()
     assert row.price == Decimal("990.00") and row.name == "Кофе зерновой 1 кг" and row.store_evotor_id == STORE
-    assert body["sync"] == {str(merchant.id): "skipped: VK is not connected"}
+    event = event_row("ev-1")
+    assert (event.status, event.user_id, event.body) == ("applied", merchant.id, None)
+    assert event.processed_at is not None and event.event_type == "ProductEvent.updated"
 
 
 BAD_SIGNATURES = [
@@ -139,7 +150,8 @@ def test_merchant_secret_verifies_only_that_merchants_events(client, app, mercha
 def test_repeat_delivery_is_idempotent(client, merchant):
     """The same event delivered again answers duplicate and does not reapply (a later manual edit survives)."""
     event = product_event("ev-3", price=100)
-    assert post(client, event).get_json()["status"] == "applied"
+    assert post(client, event).get_json()["status"] == "queued"
+    assert event_row("ev-3").status == "applied"
     row = CachedProduct.query.filter_by(user_id=merchant.id, evotor_id="p-1").one()
     row.price = Decimal("555.00")  # e.g. a newer change that arrived meanwhile
     db.session.commit()
@@ -205,9 +217,11 @@ def test_csrf_does_not_apply(client, app, merchant):
 def test_unknown_merchant_and_unknown_type_are_acknowledged(client, merchant):
     """Events of unknown merchants or types answer 200 (so Evotor stops retrying) and change nothing."""
     stranger = product_event("ev-7", user_id="01-unknown", store_id="UNKNOWN-STORE")
-    assert post(client, stranger).get_json()["status"] == "unknown_user"
+    assert post(client, stranger).get_json()["status"] == "queued"
+    assert event_row("ev-7").status == "unknown_user"
     odd = {"id": "ev-8", "type": "ReceiptEvent", "action": "created", "payload": {"id": "r"}}
-    assert post(client, odd).get_json()["status"] == "ignored"
+    assert post(client, odd).get_json()["status"] == "ignored"  # not even queued
+    assert (event_row("ev-8").status, event_row("ev-8").body) == ("ignored", None)
     assert CachedProduct.query.count() == 0
     assert WebhookEvent.query.count() == 2
 
@@ -217,15 +231,16 @@ def test_store_fallback_finds_a_manually_connected_merchant(client, merchant):
     conn = EvotorConnection.query.filter_by(user_id=merchant.id).one()
     conn.evotor_user_id = None
     db.session.commit()
-    assert post(client, product_event("ev-9")).get_json()["status"] == "applied"
+    assert post(client, product_event("ev-9")).status_code == 200
+    assert event_row("ev-9").status == "applied"
     assert CachedProduct.query.filter_by(user_id=merchant.id).count() == 1
 
 
 def test_stale_update_is_ignored(client, merchant):
     """An update older than what the mirror holds (out-of-order delivery) does not overwrite it."""
     post(client, product_event("ev-10", price=200, updated_at="2024-05-02T10:00:00.000+0000"))
-    resp = post(client, product_event("ev-11", price=100, updated_at="2024-05-01T10:00:00.000+0000"))
-    assert resp.get_json()["status"] == "ignored"
+    post(client, product_event("ev-11", price=100, updated_at="2024-05-01T10:00:00.000+0000"))
+    assert event_row("ev-11").status == "ignored"
     assert CachedProduct.query.one().price == Decimal("200.00")
 
 
@@ -233,7 +248,8 @@ def test_removed_group_image_and_store_events(client, merchant):
     """Products and groups are removed, images attached and detached, and a removed store takes its rows along."""
     post(client, product_event("ev-20", product_id="p-2"))
     post(client, product_event("ev-21", product_id="p-3"))
-    assert post(client, product_event("ev-22", product_id="p-2", action="removed")).get_json()["changed"]
+    post(client, product_event("ev-22", product_id="p-2", action="removed"))
+    assert event_row("ev-22").status == "applied"
     assert [p.evotor_id for p in CachedProduct.query.all()] == ["p-3"]
 
     group = {"id": "g-1", "store_id": STORE, "user_id": EVOTOR_USER, "name": "Напитки", "parent_id": None}
@@ -260,15 +276,153 @@ def test_removed_group_image_and_store_events(client, merchant):
 
 
 def test_a_burst_schedules_one_debounced_sync(client, app, merchant):
-    """Many events in a burst schedule exactly one delayed sync job (the debounce), SYNC_DEBOUNCE_SECONDS out."""
+    """A burst of events wakes one drain job; drained, they schedule exactly one delayed sync job (the debounce),
+    SYNC_DEBOUNCE_SECONDS out."""
     app.config.update(RUN_JOBS_INLINE=False, SYNC_DEBOUNCE_SECONDS=30)
     db.session.add(VkConnection(user_id=merchant.id, access_token="vk", group_id=1, state=ConnectionState.CONNECTED))
     db.session.commit()
     answers = [post(client, product_event(f"burst-{i}", product_id=f"p-{i}")).get_json() for i in range(5)]
-    assert [a["sync"][str(merchant.id)] for a in answers] == ["scheduled"] + ["pending"] * 4
+    assert [a["status"] for a in answers] == ["queued"] * 5
+    assert Queue("high", connection=get_redis()).count == 1  # one drain job for the burst
+    summary = drain_events(linger=0)
+    assert summary.by_status == {"applied": 5} and summary.synced == {merchant.id: "scheduled"}
     registry = ScheduledJobRegistry("high", connection=get_redis())
     assert registry.count == 1
     assert 0 < get_redis().ttl(debounce_key(merchant.id)) <= 30 + 300
+    for i in range(5, 8):
+        post(client, product_event(f"burst-{i}", product_id=f"p-{i}"))
+    assert drain_events(linger=0).synced == {merchant.id: "pending"}  # the sync already scheduled will read these too
+    assert registry.count == 1
+
+
+def test_the_intake_only_records_and_the_drainer_applies_in_arrival_order(client, app, merchant):
+    """Without a worker the answer comes at once and the mirror is untouched: the row waits ``queued`` with the
+    body as received. The drainer applies queued events oldest first (the later price wins), one batch per
+    transaction, then clears the bodies."""
+    app.config["RUN_JOBS_INLINE"] = False
+    first = json.dumps(product_event("ev-q1", price=100)).encode()
+    assert client.post(PATH, data=first, headers=signed(first)).get_json() == {"status": "queued", "event_id": "ev-q1"}
+    post(client, product_event("ev-q2", price=200))
+    post(client, product_event("ev-q3", product_id="p-2", price=300))
+    assert CachedProduct.query.count() == 0
+    queued = event_row("ev-q1")
+    assert (queued.status, queued.body, queued.processed_at) == ("queued", first.decode(), None)
+    assert get_redis().exists(DRAIN_MARKER)
+    summary = drain_events(batch_size=2, linger=0)
+    assert summary.events == 3 and summary.by_status == {"applied": 3}
+    assert {p.evotor_id: p.price for p in CachedProduct.query.all()} == {
+        "p-1": Decimal("200.00"),
+        "p-2": Decimal("300.00"),
+    }
+    assert [(event_row(e).status, event_row(e).body) for e in ("ev-q1", "ev-q2", "ev-q3")] == [("applied", None)] * 3
+    assert drain_events(linger=0).events == 0 and not get_redis().exists(DRAIN_MARKER)
+
+
+def test_an_event_that_fails_to_apply_does_not_hold_back_the_others(client, app, merchant):
+    """A queued event that cannot be applied is marked ``failed`` (its body kept for a look, the error noted); the
+    events before and after it in the same batch are applied."""
+    app.config["RUN_JOBS_INLINE"] = False
+    post(client, product_event("ev-f1", product_id="p-1"))
+    db.session.add(WebhookEvent(event_id="ev-f2", event_type="ProductEvent.updated", status="queued", body="{broken"))
+    db.session.commit()
+    post(client, product_event("ev-f3", product_id="p-3"))
+    summary = drain_events(linger=0)
+    assert summary.by_status == {"applied": 2, "failed": 1}
+    assert sorted(p.evotor_id for p in CachedProduct.query.all()) == ["p-1", "p-3"]
+    broken = event_row("ev-f2")
+    assert broken.status == "failed" and broken.body == "{broken" and "JSONDecodeError" in broken.error
+
+
+def test_one_drainer_at_a_time_and_nothing_is_left_behind(client, app, merchant):
+    """While another drainer holds the lock, a second one leaves at once (rows stay queued for the holder); events
+    that arrive meanwhile set the wake-up marker, which the holder checks after releasing the lock."""
+    from evosync.jobs.locks import merchant_lock
+    from evosync.services.evotor_events import DRAIN_LOCK
+
+    app.config["RUN_JOBS_INLINE"] = False
+    post(client, product_event("ev-l1"))
+    with merchant_lock(DRAIN_LOCK, 0) as held:
+        assert held
+        assert drain_events(linger=0).events == 0
+        assert event_row("ev-l1").status == "queued"
+    assert get_redis().exists(DRAIN_MARKER)
+    assert drain_events(linger=0).by_status == {"applied": 1}
+
+
+def test_a_steady_stream_wakes_once_and_the_lingering_drainer_takes_every_event(client, app, merchant, monkeypatch):
+    """Within WAKE_WINDOW of seeing the marker a web process does not touch Redis again; the drainer that started
+    after that sighting keeps polling for DRAIN_LINGER (> WAKE_WINDOW), so the events it was not woken for are
+    applied too, and only one drain job was ever queued."""
+    import threading
+
+    import redis as redis_lib
+
+    from evosync.services import evotor_events
+
+    app.config["RUN_JOBS_INLINE"] = False
+    monkeypatch.setattr(evotor_events, "WAKE_WINDOW", 1.0)
+    monkeypatch.setattr(evotor_events, "DRAIN_POLL", 0.05)
+    sets: list[tuple] = []
+    original_set = redis_lib.Redis.set
+    monkeypatch.setattr(redis_lib.Redis, "set", lambda self, *a, **k: sets.append(a) or original_set(self, *a, **k))
+
+    post(client, product_event("ev-w1", product_id="p-1"))
+    marker_sets = [a for a in sets if a[0] == DRAIN_MARKER]
+    assert len(marker_sets) == 1
+    summaries = []
+
+    def drainer():
+        with app.app_context():
+            summaries.append(drain_events(linger=1.5))
+
+    thread = threading.Thread(target=drainer)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and event_row("ev-w1").status == "queued":
+        time.sleep(0.05)
+    post(client, product_event("ev-w2", product_id="p-2"))  # inside the window: no Redis round trip
+    assert [a for a in sets if a[0] == DRAIN_MARKER] == marker_sets
+    thread.join(timeout=20)
+    assert summaries and summaries[0].by_status == {"applied": 2}
+    assert {event_row("ev-w1").status, event_row("ev-w2").status} == {"applied"}
+    assert Queue("high", connection=get_redis()).count == 1  # the job the first event queued (run by hand here)
+
+
+def test_a_long_drain_hands_over_to_a_fresh_job(client, app, merchant, monkeypatch):
+    """Past DRAIN_MAX_SECONDS the drainer stops after its batch and queues a successor (so the queue's other jobs
+    get a turn); the rest of the events wait for that job."""
+    from evosync.services import evotor_events
+
+    app.config["RUN_JOBS_INLINE"] = False
+    for i in range(3):
+        post(client, product_event(f"ev-h{i}", product_id=f"p-{i}"))
+    queue = Queue("high", connection=get_redis())
+    before = queue.count
+    monkeypatch.setattr(evotor_events, "DRAIN_MAX_SECONDS", 0)
+    assert drain_events(batch_size=1, linger=0).events == 1
+    assert queue.count == before + 1 and get_redis().exists(DRAIN_MARKER)
+    assert [event_row(f"ev-h{i}").status for i in range(3)] == ["applied", "queued", "queued"]
+    monkeypatch.setattr(evotor_events, "DRAIN_MAX_SECONDS", 30)
+    assert drain_events(linger=0).events == 2
+
+
+def test_a_redis_outage_at_intake_loses_nothing(client, app, merchant, monkeypatch):
+    """Redis unreachable when the drainer should be woken: the event is still recorded and answered (the database
+    holds it), and the schedule's sweep applies it later."""
+    import redis as redis_lib
+
+    app.config["RUN_JOBS_INLINE"] = False
+
+    def unreachable(*_args, **_kwargs):
+        raise redis_lib.exceptions.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(redis_lib.Redis, "set", unreachable)
+    resp = post(client, product_event("ev-r1"))
+    assert resp.status_code == 200 and resp.get_json()["status"] == "queued"
+    monkeypatch.undo()
+    assert event_row("ev-r1").status == "queued"
+    assert drain_events(linger=0).by_status == {"applied": 1}
+    assert CachedProduct.query.count() == 1
 
 
 def test_openapi_documents_the_endpoint(client):
