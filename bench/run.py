@@ -93,7 +93,7 @@ def run_all(only: tuple[str, ...], plan: dict, runs: int) -> dict:
                 if "load" in only:
                     load = {}
                     for name, url, headers, seconds in (
-                        ("products page", target.products_url, {"Cookie": target.cookie}, plan["page_seconds"]),
+                        ("products page", target.products_url, target.browser_headers, plan["page_seconds"]),
                         ("health", target.base_url + "/health", {}, plan["health_seconds"]),
                     ):
                         figures = []
