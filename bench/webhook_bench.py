@@ -90,7 +90,8 @@ def write_events(target: LoadTarget, count: int, directory: str) -> Path:
 def run(target: LoadTarget, duration: float, runs: int) -> dict:
     all_runs = []
     threads = 2
-    app = make_app(target.services.mariadb_url, target.services.redis_url)
+    # As in a worker: the syncs the applied events schedule go to RQ (no worker takes them here), not run inline.
+    app = make_app(target.services.mariadb_url, target.services.redis_url, RUN_JOBS_INLINE=False)
     with tempfile.TemporaryDirectory(prefix="evosync-bench-events.") as directory:
         for i in range(runs):
             events = write_events(target, int(duration * EVENTS_PER_SECOND_HINT), directory)

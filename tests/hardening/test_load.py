@@ -207,7 +207,8 @@ def _figures(values: list[float]) -> dict:
 def test_50_merchants_browsing_and_200_concurrent_webhooks_for_60_seconds_without_an_error():
     """For LOAD_SECONDS, 50 logged-in merchants click through their pages while waves of 200 signed catalog
     events arrive at once every 10 s: every page answers 200 with the merchant's own page, every delivery 200,
-    nothing times out; afterwards every event was recorded once and /health is still ok."""
+    nothing times out; afterwards every event was recorded once, the drainer applies every one, and /health is
+    still ok."""
     with Services(mariadb=True) as services, SandboxProcess() as sandbox:
         merchants = _prepare(services, sandbox)
         port = free_port()
@@ -238,12 +239,14 @@ def test_50_merchants_browsing_and_200_concurrent_webhooks_for_60_seconds_withou
             health = requests.get(base + "/health", timeout=10)
         finally:
             stop_process(gunicorn, timeout=20)
-        app = make_app(services.mariadb_url, services.redis_url)
+        app = make_app(services.mariadb_url, services.redis_url, RUN_JOBS_INLINE=False)  # syncs go to RQ, not run
         with app.app_context():
             from evosync.extensions import db
             from evosync.models import WebhookEvent
+            from evosync.services.evotor_events import drain_events
 
             recorded = db.session.scalar(db.select(db.func.count()).select_from(WebhookEvent))
+            drained = drain_events(linger=0)  # no worker ran: the queued events are applied here, as it would
             db.session.remove()
             db.engine.dispose()
     figures = {
@@ -255,6 +258,7 @@ def test_50_merchants_browsing_and_200_concurrent_webhooks_for_60_seconds_withou
         "pages_per_second": round(len(tally.latencies["page"]) / elapsed, 1),
         "errors": len(tally.errors),
         "events_recorded": recorded,
+        "events_applied": drained.by_status,
     }
     print("load figures", json.dumps(figures))
     assert tally.errors == [], tally.errors[:20]
@@ -262,3 +266,4 @@ def test_50_merchants_browsing_and_200_concurrent_webhooks_for_60_seconds_withou
     assert waves >= 1 and len(tally.latencies["webhook"]) == sent
     assert len(tally.latencies["page"]) > MERCHANTS * max(1, SECONDS // 10), "the merchants really browsed"
     assert recorded == sent, "every delivery recorded once"
+    assert drained.by_status == {"applied": sent}, "and applied once the drainer ran"
