@@ -20,7 +20,8 @@ from .models import Role, User
 
 
 class EvoSyncUserDatastore(SQLAlchemyUserDatastore):
-    """Flask-Security's datastore; a user is loaded with its roles and their permissions in one query."""
+    """Flask-Security's datastore; a user is loaded with its roles and their permission names in one query, one
+    row per role (Role.permission_names)."""
 
     def find_user(self, case_insensitive: bool = False, **kwargs):
         (attr, value), *rest = kwargs.items()
@@ -29,7 +30,7 @@ class EvoSyncUserDatastore(SQLAlchemyUserDatastore):
         # Every request of a logged-in merchant comes here (by fs_uniquifier): one query instead of three.
         statement = (
             select(User)
-            .options(joinedload(User.roles).joinedload(Role.permission_rows))
+            .options(joinedload(User.roles).lazyload(Role.permission_rows))
             .where(getattr(User, attr) == value)
         )
         return self.db.session.execute(statement).unique().scalars().first()  # as Flask-Security: the first

@@ -65,11 +65,26 @@ class Role(db.Model, RoleMixin):
     permission_rows: Mapped[list[Permission]] = relationship(secondary=role_permissions, lazy="selectin")
 
     def get_permissions(self) -> set[str]:
-        """Flask-Security asks roles for permission names; ours live in the permissions table."""
-        return {p.name for p in self.permission_rows}
+        """Flask-Security asks roles for permission names; ours live in the permissions table. Read with the role
+        itself (``permission_names``, one row per role however many permissions), or from ``permission_rows``
+        when that collection is loaded (it may hold changes this session has not committed yet)."""
+        if "permission_rows" in self.__dict__:
+            return {p.name for p in self.permission_rows}
+        return set(self.permission_names.split(",")) if self.permission_names else set()
 
     def __str__(self) -> str:
         return self.name
+
+
+# The role's permission names, computed by the database in the query that loads the role (a correlated
+# GROUP_CONCAT): a logged-in request loads user, roles and permissions as one row instead of one per permission.
+Role.permission_names = sa.orm.column_property(
+    sa.select(sa.func.group_concat(Permission.name))
+    .select_from(role_permissions.join(Permission, Permission.id == role_permissions.c.permission_id))
+    .where(role_permissions.c.role_id == Role.id)
+    .correlate_except(role_permissions, Permission)
+    .scalar_subquery()
+)
 
 
 class User(db.Model, UserMixin, TimestampMixin):

@@ -40,3 +40,38 @@ def test_a_user_without_the_permission_is_still_refused(app):
     """The joined load does not widen anything: a user with no role (so no catalog.view) gets 403."""
     web = logged_in_client(app, make_user(roles=()))
     assert web.get("/api/sync/status").status_code == 403
+
+
+def test_a_permission_changed_in_the_role_matrix_decides_the_next_request(app):
+    """Permission names come with the role, computed by the database in the same query: a permission taken from
+    the role in the admin matrix refuses the very next request, and given back, allows it again."""
+    from evosync.models import Role
+    from evosync.services.admin import set_role_permissions
+
+    admin = make_user(roles=("admin",))
+    web = logged_in_client(app, make_user())
+    assert web.get("/api/sync/status").status_code == 200
+    role = db.session.scalar(db.select(Role).filter_by(name="user"))
+    granted = role.get_permissions()
+    assert "catalog.view" in granted
+    set_role_permissions(admin, role, granted - {"catalog.view"})
+    assert web.get("/api/sync/status").status_code == 403
+    set_role_permissions(admin, role, granted)
+    assert web.get("/api/sync/status").status_code == 200
+
+
+def test_permission_names_of_a_role_match_its_permission_rows(app):
+    """The column the query computes and the ORM collection agree, for a role with none, one and many."""
+    from evosync.models import Permission, Role
+
+    for name in ("system", "admin", "user"):
+        db.session.expire_all()
+        role = db.session.scalar(db.select(Role).filter_by(name=name))
+        from_query = role.get_permissions()
+        assert from_query == {p.name for p in role.permission_rows}
+    empty = Role(name="empty-role", description="")
+    db.session.add(empty)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(db.select(Role).filter_by(name="empty-role")).get_permissions() == set()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Permission)) > 1
