@@ -117,22 +117,10 @@ class Services:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _start_redis(self) -> None:
+        from evosync.devrun import redis_server_command
+
         self._redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            redis_server_command(self.redis_port, self.workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         import redis
 

