@@ -291,7 +291,7 @@ def accept_event(body: Any, raw: bytes) -> EventOutcome:
                 event_id=event_id,
                 event_type=f"{event_type}.{action}"[:64],
                 status=status,
-                body=raw.decode("utf-8") if known else None,
+                body=_body_text(raw, body) if known else None,
                 processed_at=None if known else utcnow(),
             )
         )
@@ -302,6 +302,14 @@ def accept_event(body: Any, raw: bytes) -> EventOutcome:
     if known:
         wake_drainer()
     return EventOutcome(status, event_id)
+
+
+def _body_text(raw: bytes, body: Any) -> str:
+    """The body as received (UTF-8, as Evotor sends it); another encoding JSON allows is kept as parsed."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return json.dumps(body, ensure_ascii=False)
 
 
 def wake_drainer() -> None:
@@ -328,7 +336,11 @@ def _set_marker_and_enqueue(force: bool) -> None:
         redis.set(DRAIN_MARKER, "1", ex=DRAIN_MARKER_TTL)
     elif not redis.set(DRAIN_MARKER, "1", nx=True, ex=DRAIN_MARKER_TTL):
         return  # a drain is already wanted
-    enqueue(drain_catalog_events_job, queue=HIGH, title="Apply queued Evotor catalog events", retries=2)
+    try:
+        enqueue(drain_catalog_events_job, queue=HIGH, title="Apply queued Evotor catalog events", retries=2)
+    except Exception:
+        redis.delete(DRAIN_MARKER)  # no job is coming: the next event (or the sweep) tries again
+        raise
 
 
 def drain_events(batch_size: int = DRAIN_BATCH, linger: float | None = None) -> DrainSummary:

@@ -480,3 +480,12 @@ def test_group_events_renew_the_stores_groups_version(client, merchant):
     post(client, {"id": "ev-g4", "type": "ProductGroupEvent", "action": "removed", "payload": renamed})
     seen.append(version())
     assert len(set(seen)) == 4
+
+
+def test_a_body_in_another_json_encoding_is_queued_as_parsed(client, app, merchant):
+    """JSON may come as UTF-16: it is verified on the bytes received, kept as the parsed event, and applied."""
+    body = json.dumps(product_event("ev-u16", price=321)).encode("utf-16")
+    resp = client.post(PATH, data=body, headers=signed(body))
+    assert resp.status_code == 200 and resp.get_json()["status"] == "queued"
+    assert event_row("ev-u16").status == "applied"
+    assert CachedProduct.query.one().price == Decimal("321.00")
