@@ -72,6 +72,10 @@ def test_permission_names_of_a_role_match_its_permission_rows(app):
     empty = Role(name="empty-role", description="")
     db.session.add(empty)
     db.session.commit()
-    db.session.expire_all()
-    assert db.session.scalar(db.select(Role).filter_by(name="empty-role")).get_permissions() == set()
+    try:
+        db.session.expire_all()
+        assert db.session.scalar(db.select(Role).filter_by(name="empty-role")).get_permissions() == set()
+    finally:  # roles are seed data, kept between tests
+        db.session.delete(db.session.scalar(db.select(Role).filter_by(name="empty-role")))
+        db.session.commit()
     assert db.session.scalar(db.select(db.func.count()).select_from(Permission)) > 1
