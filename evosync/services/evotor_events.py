@@ -390,7 +390,8 @@ def _drain_batch(batch_size: int, summary: DrainSummary) -> int:
     """Apply up to ``batch_size`` queued events in one transaction; how many were taken (0: none left).
 
     If the batch fails as a whole, it is rolled back and applied again one event per transaction, so only the
-    failing event is marked ``failed``.
+    failing event is marked ``failed``. A database failure (OperationalError) marks nothing: it propagates, the
+    events stay queued, and the job's retry or the sweep applies them.
     """
     rows = db.session.execute(
         sa.select(WebhookEvent.id, WebhookEvent.body)
@@ -403,6 +404,9 @@ def _drain_batch(batch_size: int, summary: DrainSummary) -> int:
         return 0
     try:
         results = _apply_rows(rows)
+    except sa.exc.OperationalError:  # the database, not the events (gone, deadlock, lock wait): all stay queued
+        db.session.rollback()
+        raise
     except Exception:  # noqa: BLE001 - one bad event must not hold the others back: retried one by one
         db.session.rollback()
         log.warning("a batch of catalog events failed; applying them one by one", exc_info=True)
@@ -410,6 +414,9 @@ def _drain_batch(batch_size: int, summary: DrainSummary) -> int:
         for row in rows:
             try:
                 results += _apply_rows([row])
+            except sa.exc.OperationalError:
+                db.session.rollback()
+                raise
             except Exception as exc:  # noqa: BLE001 - this event alone: recorded as failed, kept for a look
                 db.session.rollback()
                 log.exception("catalog event failed", extra={"event_row": row.id})

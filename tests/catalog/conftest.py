@@ -8,7 +8,8 @@ import pytest
 
 from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection
-from tests.factories import make_user
+from evosync.services.evotor_catalog import refresh_catalog
+from tests.factories import logged_in_client, make_user
 
 
 @dataclass
@@ -84,3 +85,16 @@ def evotor_app(app, sandbox):
 def merchant(evotor_app, sandbox) -> Merchant:
     """A connected merchant with the small two-store catalog in Evotor (not refreshed yet)."""
     return seed_small_catalog(sandbox, connect_merchant(sandbox, "token-merchant-a", "a@example.com"))
+
+
+@pytest.fixture
+def refreshed(merchant):
+    """The merchant's catalog mirrored once."""
+    assert refresh_catalog(merchant.user.id).ok
+    return merchant
+
+
+@pytest.fixture
+def web(evotor_app, refreshed):
+    """The mirrored merchant's logged-in test client."""
+    return logged_in_client(evotor_app, refreshed.user)

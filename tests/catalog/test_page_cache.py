@@ -10,7 +10,6 @@ import hmac
 import json
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from evosync.extensions import db
@@ -20,17 +19,6 @@ from evosync.web.page_cache import EXTENSION_KEY, PageCache
 from tests.factories import logged_in_client, make_user
 
 WEBHOOK_SECRET = "page-cache-webhook-secret"
-
-
-@pytest.fixture
-def refreshed(merchant):
-    assert refresh_catalog(merchant.user.id).ok
-    return merchant
-
-
-@pytest.fixture
-def web(evotor_app, refreshed):
-    return logged_in_client(evotor_app, refreshed.user)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from evosync.extensions import db
@@ -12,17 +11,6 @@ from evosync.models import ConnectionState, EvotorConnection, SyncFilter
 from evosync.services.evotor_catalog import publishable_scope, refresh_catalog
 from tests.catalog.conftest import connect_merchant
 from tests.factories import logged_in_client, make_user
-
-
-@pytest.fixture
-def refreshed(merchant):
-    assert refresh_catalog(merchant.user.id).ok
-    return merchant
-
-
-@pytest.fixture
-def web(evotor_app, refreshed):
-    return logged_in_client(evotor_app, refreshed.user)
 
 
 def _html(resp) -> str:

@@ -21,12 +21,6 @@ from evosync.services.evotor_catalog import (
 from tests.catalog.conftest import connect_merchant, seed_small_catalog
 
 
-@pytest.fixture
-def refreshed(merchant):
-    assert refresh_catalog(merchant.user.id).ok
-    return merchant
-
-
 def test_new_stores_start_disabled_and_nothing_is_publishable(refreshed):
     """No sync_filters row: every store is off, so the scope is empty."""
     m = refreshed

@@ -489,3 +489,35 @@ def test_a_body_in_another_json_encoding_is_queued_as_parsed(client, app, mercha
     assert resp.status_code == 200 and resp.get_json()["status"] == "queued"
     assert event_row("ev-u16").status == "applied"
     assert CachedProduct.query.one().price == Decimal("321.00")
+
+
+def test_a_database_failure_while_draining_marks_nothing_failed(client, app, merchant):
+    """The database refusing a statement mid-batch (here: the product update, as a deadlock or a lost connection
+    would) is not the events' fault: the drain stops with the error, every event stays queued, and the next drain
+    applies them all."""
+    import sqlalchemy as sa
+
+    app.config["RUN_JOBS_INLINE"] = False
+    for i in range(3):
+        post(client, product_event(f"ev-d{i}", product_id=f"p-{i}"))
+    drain_events(linger=0)  # creates the three products
+    for i in range(3):
+        post(client, product_event(f"ev-e{i}", product_id=f"p-{i}", price=500 + i))
+
+    def refuse(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CACHED_PRODUCTS"):
+            raise sa.exc.OperationalError(statement, {}, Exception("Deadlock found when trying to get lock"))
+
+    sa.event.listen(db.engine, "before_cursor_execute", refuse)
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            drain_events(linger=0)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", refuse)
+    assert [event_row(f"ev-e{i}").status for i in range(3)] == ["queued"] * 3
+    assert drain_events(linger=0).by_status == {"applied": 3}
+    assert sorted(p.price for p in CachedProduct.query.all()) == [
+        Decimal("500.00"),
+        Decimal("501.00"),
+        Decimal("502.00"),
+    ]
