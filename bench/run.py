@@ -139,7 +139,8 @@ def _sync_details(sync: dict) -> str:
 
 def write_results(report: dict, path: Path, notes: str = "") -> None:
     info = report["machine"]
-    loaded = max(info["load_before"][0], (info.get("load_after") or [0])[0]) > (info["cores"] or 1)
+    # Only the load before the run says whether something else was running: the load after is the bench's own.
+    loaded = info["load_before"][0] > (info["cores"] or 1)
     parts = [
         "# EvoSync benchmark results",
         "",
