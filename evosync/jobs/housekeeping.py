@@ -13,6 +13,7 @@ from rq.worker_registration import clean_worker_registry
 
 from ..extensions import db
 from ..models import RunStatus, SyncRun, WebhookEvent, utcnow
+from ..services.evotor_events import QUEUED
 from .queues import QUEUES, get_queue
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def delete_old_webhook_events(keep_days: int, now: dt.datetime | None = None) ->
     """Event ids older than ``keep_days``: Evotor stopped redelivering them long ago (it tries for 3 days).
     Events still queued are kept whatever their age: they have not been applied yet."""
     cutoff = (now or utcnow()) - dt.timedelta(days=keep_days)
-    return _delete_in_batches(WebhookEvent, sa.and_(WebhookEvent.received_at < cutoff, WebhookEvent.status != "queued"))
+    return _delete_in_batches(WebhookEvent, sa.and_(WebhookEvent.received_at < cutoff, WebhookEvent.status != QUEUED))
 
 
 def clean_job_registries() -> dict[str, int]:

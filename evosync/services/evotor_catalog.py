@@ -1006,10 +1006,16 @@ def bump_content_version(user_id: int, store_id: str | None = None) -> None:
     Core statements on products call this themselves; ORM changes to products and sync links renew it on flush
     (:func:`_renew_content_versions`), so code (and tests) that edit rows through the session need not.
     """
-    statement = sa.update(CachedStore).where(CachedStore.user_id == user_id)
+    db.session.execute(_new_content_version(user_id, store_id))
+
+
+def _new_content_version(user_id: int, store_id: str | None) -> sa.Update:
+    """UPDATE giving the user's store (every store of theirs when ``store_id`` is None) a new content token."""
+    stores = CachedStore.__table__
+    statement = stores.update().where(stores.c.user_id == user_id)
     if store_id is not None:
-        statement = statement.where(CachedStore.evotor_id == store_id)
-    db.session.execute(statement.values(content_version=uuid.uuid4().hex).execution_options(synchronize_session=False))
+        statement = statement.where(stores.c.evotor_id == store_id)
+    return statement.values(content_version=uuid.uuid4().hex)
 
 
 @sa.event.listens_for(sa.orm.Session, "after_flush")
@@ -1027,10 +1033,7 @@ def _renew_content_versions(session: sa.orm.Session, _flush_context) -> None:
     for user_id, store_id in stores:
         if user_id is None or (store_id is not None and user_id in users_wide):
             continue
-        statement = sa.update(CachedStore.__table__).where(CachedStore.__table__.c.user_id == user_id)
-        if store_id is not None:
-            statement = statement.where(CachedStore.__table__.c.evotor_id == store_id)
-        connection.execute(statement.values(content_version=uuid.uuid4().hex))
+        connection.execute(_new_content_version(user_id, store_id))
 
 
 def _read_group_names(user_id: int, store_id: str) -> dict[str, str]:

@@ -62,7 +62,6 @@ APPLIED = "applied"
 UNKNOWN_USER = "unknown_user"
 IGNORED = "ignored"
 FAILED = "failed"
-ROW_STATUSES = (QUEUED, APPLIED, IGNORED, UNKNOWN_USER, FAILED)
 
 DRAIN_MARKER = "evosync:events:drain-wanted"  # set by the intake (NX) when it wakes the drainer
 DRAIN_MARKER_TTL = 600
@@ -478,7 +477,8 @@ def _apply_queued(raw: str | None, merchants: dict[tuple[str, str, str], list[Me
     """Apply one queued event to the mirror of the merchant(s) it belongs to (not committed)."""
     body = json.loads(raw or "null")
     _event_id, event_type, action, payload = read_event(body)  # checked at intake; raises only if tampered with
-    key = (event_type, _text(payload.get("user_id")) or _text(payload.get("userId")), _store_id_of(payload, event_type))
+    store_id = _store_id_of(payload, event_type)
+    key = (event_type, _text(payload.get("user_id")) or _text(payload.get("userId")), store_id)
     if key not in merchants:
         merchants[key] = _merchants_for(payload, event_type)
     user_ids = [m.user_id for m in merchants[key]]
@@ -489,7 +489,7 @@ def _apply_queued(raw: str | None, merchants: dict[tuple[str, str, str], list[Me
         if _apply(user_id, event_type, action, payload):
             applied.changed = True
             if event_type == PRODUCT:
-                applied.stores.add((user_id, _store_id_of(payload, event_type)[:64]))
+                applied.stores.add((user_id, store_id[:64]))
     if applied.changed:
         applied.status = APPLIED
     return applied

@@ -24,13 +24,13 @@ from flask_login import current_user
 
 EXTENSION_KEY = "evosync_page_cache"
 MAX_AGE_SECONDS = 600.0  # a bound, not the mechanism: tokens decide; this limits what an unforeseen writer costs
-MAX_BYTES = 32 * 1024 * 1024
+MAX_CHARS = 32 * 1024 * 1024
 
 
 class PageCache:
     """A bounded LRU of rendered HTML (by entries and by characters), safe under threaded workers."""
 
-    def __init__(self, max_entries: int, max_age: float = MAX_AGE_SECONDS, max_chars: int = MAX_BYTES):
+    def __init__(self, max_entries: int, max_age: float = MAX_AGE_SECONDS, max_chars: int = MAX_CHARS):
         self.max_entries = max_entries
         self.max_age = max_age
         self.max_chars = max_chars
