@@ -79,3 +79,14 @@ def test_permission_names_of_a_role_match_its_permission_rows(app):
         db.session.delete(db.session.scalar(db.select(Role).filter_by(name="empty-role")))
         db.session.commit()
     assert db.session.scalar(db.select(db.func.count()).select_from(Permission)) > 1
+
+
+def test_an_authentication_token_does_not_log_anyone_in(app):
+    """The session is the only way in: a valid Flask-Security auth token, in the header or the query, is not
+    accepted (EvoSync issues none, and the request loader that would read it is off)."""
+    user = make_user()
+    token = user.get_auth_token()
+    client = app.test_client()
+    header = client.get("/api/sync/status", headers={"Authentication-Token": token})
+    assert header.status_code == 401
+    assert client.get("/api/sync/status", query_string={"auth_token": token}).status_code == 401

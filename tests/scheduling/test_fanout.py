@@ -153,3 +153,19 @@ def test_housekeeping_deletes_old_runs_and_event_ids(jobs_app):
     assert sorted(r.status for r in SyncRun.query.all()) == [RunStatus.QUEUED, RunStatus.SUCCEEDED]
     assert [e.event_id for e in WebhookEvent.query.all()] == ["new"]
     assert set(result["finished_jobs_cleaned"]) == {"high", "default", "low"}
+
+
+def test_housekeeping_keeps_old_catalog_events_still_queued(jobs_app):
+    """An event still waiting for the drainer is not deleted whatever its age (it has not been applied yet); old
+    applied and failed ones go."""
+    old = utcnow() - dt.timedelta(days=200)
+    db.session.add_all(
+        [
+            WebhookEvent(event_id="old-queued", received_at=old, status="queued", body="{}"),
+            WebhookEvent(event_id="old-applied", received_at=old, status="applied"),
+            WebhookEvent(event_id="old-failed", received_at=old, status="failed", body="{}"),
+        ]
+    )
+    db.session.commit()
+    assert run_housekeeping()["webhook_events_deleted"] == 2
+    assert [e.event_id for e in WebhookEvent.query.all()] == ["old-queued"]
