@@ -157,8 +157,10 @@ class EvotorClient:
     # ------------------------------------------------------------------------------------------ internals
 
     def _headers(self) -> dict[str, str]:
-        # The one place the token is put on the wire (Evotor's SDK uses X-Authorization).
-        return {"Accept": V2_MEDIA_TYPE, "X-Authorization": self._token}
+        # The one place the token is put on the wire. Evotor's cloud SDK sends X-Authorization, the current
+        # REST overview speaks of Authorization: Bearer; which one the live API insists on is unconfirmed
+        # (docs/VK_READINGS.md), so both go, carrying the same token.
+        return {"Accept": V2_MEDIA_TYPE, "X-Authorization": self._token, "Authorization": f"Bearer {self._token}"}
 
     def _iter_pages(self, path: str, params: dict | None = None, store_id: str | None = None) -> Iterator[dict]:
         """Follow ``paging.next_cursor`` until the last page; ``params`` go on the first page only."""

@@ -48,4 +48,8 @@ class VkCachedProduct(db.Model):
     category_id: Mapped[int | None] = mapped_column(sa.Integer)
     album_ids: Mapped[list | None] = mapped_column(sa.JSON)
     photo_url: Mapped[str | None] = mapped_column(sa.String(1024))
+    main_photo_id: Mapped[int | None] = mapped_column(sa.BigInteger)  # identifies our item when VK drops the sku
+    # What EvoSync knows of an availability-1 item that VK still returns (a refresh never writes it):
+    # "deleted" - we removed it, or VK answered "not found" for it: restorable; "dead" - too late to restore.
+    removal: Mapped[str | None] = mapped_column(sa.String(16))
     refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)

@@ -8,10 +8,11 @@ import threading
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from evosync.sandbox.evotor import EvotorState
+from evosync.sandbox.readings import Readings
 from evosync.sandbox.server import create_sandbox_app, seed_demo
 from evosync.sandbox.vk import VkState
 
-__all__ = ["EvotorState", "Sandbox", "VkState"]
+__all__ = ["EvotorState", "Readings", "Sandbox", "VkState"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ class Sandbox:
         self.vk.reset()
         if self.running:
             self.evotor.public_base_url = self.base_url
+
+    @property
+    def readings(self) -> Readings:
+        """The open behaviours both emulators currently follow (see readings.py)."""
+        return Readings(**{**self.vk.readings.__dict__, "evotor_auth_header": self.evotor.auth_header})
+
+    def set_readings(self, readings: Readings) -> None:
+        """Follow ``readings`` from now on (``reset()`` goes back to the defaults)."""
+        self.vk.readings = readings
+        self.evotor.auth_header = readings.evotor_auth_header
 
     def seed_demo(self) -> dict:
         """Create the demo merchant (see server.seed_demo); returns its tokens, stores and group id."""

@@ -167,6 +167,8 @@ class EvotorState:
         self.strict_accept = True
         self.retry_after_seconds = 1  # Evotor says "30 minutes"; tests cannot wait that long
         self.images_list_shape = "paged"
+        # Which token header the API accepts (a reading, see readings.py): "both", "x-authorization", "bearer".
+        self.auth_header = "both"
 
     def reset(self) -> None:
         """Forget every account, store, product, fault, counter and setting (cursors become invalid)."""
@@ -554,13 +556,16 @@ def _accept_ok(header: str | None, strict: bool) -> bool:
     return not strict and bool(types & {"*/*", "application/*", "application/json"})
 
 
-def _token_from_request() -> str | None:
-    token = request.headers.get("X-Authorization")
-    if token:
-        return token.strip()
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+def _token_from_request(accepted: str = "both") -> str | None:
+    """The token from the header(s) this emulator accepts (``accepted``: both, x-authorization or bearer)."""
+    if accepted in ("both", "x-authorization"):
+        token = request.headers.get("X-Authorization", "").strip()
+        if token:
+            return token
+    if accepted in ("both", "bearer"):
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer ") and auth[7:].strip():
+            return auth[7:].strip()
     return None
 
 
@@ -588,7 +593,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
             raise EvotorApiError(500, f"Injected fault {kind}")
 
     def authorize() -> str:
-        token = _token_from_request()
+        token = _token_from_request(state.auth_header)
         if not token:
             raise EvotorApiError(401, "Authorization token is missing")
         with state._lock:

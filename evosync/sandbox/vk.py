@@ -25,6 +25,7 @@ from flask import Blueprint, Response, jsonify, request
 from PIL import Image, UnidentifiedImageError
 
 from evosync.sandbox.faults import Faults
+from evosync.sandbox.readings import Readings
 from evosync.sandbox.vkid import VkIdState
 from evosync.sandbox.vkscript import MAX_EXECUTE_CALLS, VkScriptCompileError, parse_execute_code
 
@@ -44,6 +45,7 @@ ERROR_MESSAGES = {
     100: "One of the parameters specified was missing or invalid",
     203: "Access to group denied: access to closed group",
     1402: "Album not found",
+    1400: "Too late for restore",
     1403: "Item not found",
     1404: "Item already added to album",
     1405: "Too many items",
@@ -68,6 +70,8 @@ WRITE_METHODS = frozenset(
         "photos.saveMarketPhoto",
     }
 )
+
+PHOTO_SAVE_METHODS = frozenset({"market.saveProductPhoto", "photos.saveMarketPhoto"})
 
 # Fault kinds answered as a VK error for the whole request.
 ERROR_FAULTS = {"6": 6, "9": 9, "10": 10}
@@ -172,19 +176,19 @@ class _Item:
     photo_ids: list[int]  # the extra photos, main one excluded
     date: int
     old_price_kopecks: int | None = None
-    unavailable: bool = False  # the "deleted=1" flag of add/edit -> availability 2
-    removed: bool = False  # market.delete -> not returned by market.get, availability 1
+    unavailable: bool = False  # the "deleted=1" flag of add/edit -> availability 2 or 1 (a reading)
+    removed: bool = False  # market.delete -> availability 1; returned by market.get or not (a reading)
+    restorable: bool = True  # False once VK deems it too late to restore (market.restore -> 1400)
     sku: str | None = None
     stock_amount: int | None = None
     url: str | None = None
     albums_ids: list[int] = field(default_factory=list)
     updated: int = 0
 
-    @property
-    def availability(self) -> int:
+    def availability(self, readings: Readings) -> int:
         if self.removed:
             return 1
-        return 2 if self.unavailable else 0
+        return readings.hidden_availability if self.unavailable else 0
 
 
 @dataclass
@@ -299,6 +303,7 @@ class VkState:
         self.rate_window = 1.0
         self.rate_limit_enabled = True
         self.vkid = VkIdState(self)
+        self.readings = Readings()
         self._init_data()
 
     def _init_data(self) -> None:
@@ -316,6 +321,8 @@ class VkState:
         self._next_item_id = 5_000_001
         self._next_photo_id = 457_240_001
         self._answers_5xx = 0
+        self._live_per_sku: dict[tuple[int, str], int] = {}  # (owner id, sku) -> items not removed
+        self._peak_per_sku: dict[tuple[int, str], int] = {}  # ... the most there ever were at once
 
     def reset(self) -> None:
         """Forget every user, community, item, fault, counter and rate-limit window."""
@@ -325,6 +332,7 @@ class VkState:
             self.rate_limit = 3
             self.rate_window = 1.0
             self.rate_limit_enabled = True
+            self.readings = Readings()
             self.vkid.reset()
 
     # ------------------------------------------------------------------ setup helpers for tests
@@ -437,8 +445,37 @@ class VkState:
         """What a merchant deleting the item in VK's UI does: the API then answers 1403 for it."""
         with self.lock:
             item = self._items.get(item_id)
-            if item is not None and item.owner_id == -group_id:
-                item.removed = True
+            if item is not None and item.owner_id == -group_id and not item.removed:
+                self._set_removed(item, True)
+
+    def expire_removed(self, group_id: int | None = None) -> int:
+        """Time passes: every removed item becomes too late to restore (and, when returned, is no longer)."""
+        with self.lock:
+            expired = 0
+            for item in self._items.values():
+                if item.removed and item.restorable and (group_id is None or item.owner_id == -group_id):
+                    item.restorable = False
+                    expired += 1
+            return expired
+
+    def max_items_per_sku(self, group_id: int) -> int:
+        """The most items (not removed) that ever carried one sku at the same time in the community."""
+        with self.lock:
+            return max((n for (owner, _), n in self._peak_per_sku.items() if owner == -group_id), default=0)
+
+    def _count_sku(self, item: _Item, delta: int) -> None:
+        if not item.sku:
+            return
+        key = (item.owner_id, item.sku)
+        live = self._live_per_sku.get(key, 0) + delta
+        self._live_per_sku[key] = live
+        if live > self._peak_per_sku.get(key, 0):
+            self._peak_per_sku[key] = live
+
+    def _set_removed(self, item: _Item, removed: bool) -> None:
+        if item.removed != removed:
+            item.removed = removed
+            self._count_sku(item, -1 if removed else 1)
 
     # ------------------------------------------------------------------ inspection for tests
     def items(self, group_id: int) -> list[dict]:
@@ -453,8 +490,9 @@ class VkState:
                     "price": str(item.price_kopecks),
                     "old_price": None if item.old_price_kopecks is None else str(item.old_price_kopecks),
                     "category_id": item.category_id,
-                    "availability": item.availability,
+                    "availability": item.availability(self.readings),
                     "deleted": item.removed,
+                    "restorable": item.restorable,
                     "unavailable": item.unavailable,
                     "sku": item.sku,
                     "stock_amount": item.stock_amount,
@@ -608,6 +646,10 @@ class VkState:
             try:
                 if call.method == "execute":
                     raise VkApiError(13, "execute cannot be called from execute")
+                if call.method in PHOTO_SAVE_METHODS and not self.readings.photo_saves_in_execute:
+                    # One reading of VK: upload "save" methods are not available inside execute. The code
+                    # is a guess (none is documented); EvoSync must not depend on which one it is.
+                    raise VkApiError(15, "Access denied: this method is not available in execute")
                 results.append(self._dispatch(call.method, inner, ctx))
             except VkApiError as exc:
                 self._count_error(exc.code)
@@ -773,11 +815,11 @@ class VkState:
             "description": item.description,
             "price": price,
             "category": {"id": item.category_id, "name": name, "section": dict(section)},
-            "availability": item.availability,
+            "availability": item.availability(self.readings),
             "date": item.date,
             "thumb_photo": f"{vk_base}/photo/{item.main_photo_id}",
         }
-        if item.sku is not None:
+        if item.sku is not None and self.readings.get_returns_sku:
             data["sku"] = item.sku
         if item.stock_amount is not None:
             data["stock_amount"] = item.stock_amount
@@ -851,7 +893,9 @@ class VkState:
 
     # ------------------------------------------------------------------ market reads
     def _market_get(self, params: dict[str, str], ctx: _Ctx) -> dict:
-        """Newest first; removed items are skipped, unavailable ones (availability 2) returned."""
+        """Newest first. Which hidden and removed items come back depends on the readings (readings.py):
+        removed ones only under ``deleted_returned`` while still restorable; hidden and removed ones only
+        with ``with_disabled=1`` under ``hidden_needs_with_disabled``."""
         community = self._community_by_owner(params, ctx, write=False)
         count = self._int(params, "count", default=100)
         offset = self._int(params, "offset", default=0)
@@ -861,6 +905,10 @@ class VkState:
             raise _invalid("offset should be positive")
         album_id = self._int(params, "album_id", default=0)
         items = self._live_items(community)
+        if self.readings.deleted_returned:
+            items += [i for i in self._items.values() if i.owner_id == -community.id and i.removed and i.restorable]
+        if self.readings.hidden_needs_with_disabled and params.get("with_disabled") != "1":
+            items = [i for i in items if i.availability(self.readings) == 0]
         if album_id:
             self._album(community, album_id)
             items = [i for i in items if album_id in i.albums_ids]
@@ -984,6 +1032,7 @@ class VkState:
         item = _Item(id=self._next_item_id, owner_id=-community.id, date=now, updated=now, photo_ids=extra, **fields)
         self._next_item_id += 1
         self._items[item.id] = item
+        self._count_sku(item, 1)
         self._attach_photos(item)
         return {"market_item_id": item.id}
 
@@ -991,8 +1040,10 @@ class VkState:
         community = self._community_by_owner(params, ctx, write=True)
         item = self._item(community, self._int(params, "item_id", required=True))
         fields = self._validated_fields(params, community, item_id=item.id)
+        self._count_sku(item, -1)
         for key, value in fields.items():
             setattr(item, key, value)
+        self._count_sku(item, 1)
         item.photo_ids = [p for p in dict.fromkeys(item.photo_ids) if p != item.main_photo_id]
         item.updated = int(time.time())
         self._attach_photos(item)
@@ -1001,7 +1052,7 @@ class VkState:
     def _market_delete(self, params: dict[str, str], ctx: _Ctx) -> int:
         community = self._community_by_owner(params, ctx, write=True)
         item = self._item(community, self._int(params, "item_id", required=True))
-        item.removed = True
+        self._set_removed(item, True)
         item.updated = int(time.time())
         return 1
 
@@ -1012,9 +1063,11 @@ class VkState:
             raise VkApiError(1403)
         if not item.removed:
             raise VkApiError(1518)
+        if not item.restorable:
+            raise VkApiError(1400)
         if len(self._live_items(community)) >= community.max_items:
             raise VkApiError(1405)
-        item.removed = False
+        self._set_removed(item, False)
         item.updated = int(time.time())
         return 1
 

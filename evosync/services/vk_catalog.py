@@ -233,6 +233,7 @@ def product_row(item: dict, group_id: int) -> dict[str, Any]:
     """The vk_cached_products columns for one market.get item (extended)."""
     photos = item.get("photos") if isinstance(item.get("photos"), list) else []
     photo_url = photo_url_from_vk(photos[0]) if photos else None
+    main_photo_id = photos[0].get("id") if photos and isinstance(photos[0], dict) else None
     category = item.get("category") if isinstance(item.get("category"), dict) else {}
     sku = item.get("sku")
     album_ids = item.get("albums_ids") if isinstance(item.get("albums_ids"), list) else []
@@ -247,6 +248,7 @@ def product_row(item: dict, group_id: int) -> dict[str, Any]:
         "category_id": int(category["id"]) if category.get("id") is not None else None,
         "album_ids": sorted({int(a) for a in album_ids}),
         "photo_url": _url_or_none(photo_url or item.get("thumb_photo")),
+        "main_photo_id": int(main_photo_id) if isinstance(main_photo_id, int) else None,
     }
 
 
@@ -276,6 +278,7 @@ _PRODUCT_FIELDS = (
     "category_id",
     "album_ids",
     "photo_url",
+    "main_photo_id",
 )
 _ALBUM_FIELDS = ("group_id", "title", "item_count", "photo_url", "is_main", "is_hidden")
 
@@ -307,10 +310,17 @@ def _store(model, key: str, fields: Sequence[str], user_id: int, rows: Iterable[
 
 
 def store_snapshot(user_id: int, group_id: int, snapshot: VkMarketSnapshot, summary: VkCatalogRefresh) -> None:
-    """Write the snapshot into the user's mirror (no commit). Vanished rows go only after a consistent read."""
-    products = [product_row(item, group_id) for item in snapshot.items if item.get("availability") != 1]
+    """Write the snapshot into the user's mirror (no commit). Vanished rows go only after a consistent read.
+
+    Every item VK returns is kept, whatever its availability: an item hidden with ``deleted=1`` may come back
+    as 1 ("removed") or 2 ("unavailable"), and a removed one may still be returned until it can no longer be
+    restored (docs/VK_READINGS.md). The sync plan needs them all to never create an item twice.
+    """
+    products = [product_row(item, group_id) for item in snapshot.items]
     cover_by_album: dict[int, str] = {}
     for row in products:
+        if row["availability"] == 1:
+            continue
         for album_id in row["album_ids"]:
             if row["photo_url"]:
                 cover_by_album.setdefault(album_id, row["photo_url"])
@@ -324,6 +334,16 @@ def store_snapshot(user_id: int, group_id: int, snapshot: VkMarketSnapshot, summ
     )
     summary.albums_added, summary.albums_updated, summary.albums_removed = _store(
         VkCachedAlbum, "vk_album_id", _ALBUM_FIELDS, user_id, albums
+    )
+    # A removal mark means "VK still returns it as removed"; an item shown again (restored by anyone) sheds it.
+    db.session.execute(
+        sa.update(VkCachedProduct)
+        .where(
+            VkCachedProduct.user_id == user_id,
+            VkCachedProduct.availability != 1,
+            VkCachedProduct.removal.is_not(None),
+        )
+        .values(removal=None)
     )
     summary.products = len(products)
     summary.albums = len(albums)

@@ -121,6 +121,7 @@ class World:
             album_ids=album_ids,
             description=d.fields["description"],
             category_id=d.fields["category_id"],
+            main_photo_id=item_id + 1000,
         )
         self.vk_items.append(dataclasses.replace(item, **vk))
         if link:
@@ -147,6 +148,7 @@ def ops(plan: Plan) -> set[str]:
     out |= {
         f"update {u.desired.key[1]} #{u.vk_item_id} {','.join(sorted(u.changed)) or '-'}"
         + (" +photo" if u.new_photo else "")
+        + (" +restore" if u.restore else "")
         for u in plan.updates
     }
     out |= {f"adopt {a.key[1]} #{a.vk_item_id}" for a in plan.adoptions}
@@ -424,10 +426,16 @@ DRIFT_ROWS = [
     pytest.param(lambda: _drifted(price=Decimal("1.00")), {"update P1 #7 price"}, id="price-edited-in-vk"),
     pytest.param(lambda: _drifted(price=Decimal("100")), set(), id="price-same-number-other-form"),
     pytest.param(lambda: _drifted(availability=UNAVAILABLE), {"update P1 #7 deleted"}, id="hidden-in-vk"),
-    pytest.param(lambda: _drifted(sku=None), {"update P1 #7 sku"}, id="sku-cleared-in-vk"),
+    pytest.param(
+        lambda: World([product(), product("P2")]).publish(product(), 7, sku=None).publish(product("P2"), 8),
+        {"update P1 #7 sku"},
+        id="sku-cleared-in-vk",
+    ),
+    pytest.param(lambda: _drifted(sku=None), set(), id="no-sku-returned-at-all-nothing-to-put-back"),
     pytest.param(lambda: _drifted(description="changed by hand"), set(), id="description-edit-in-vk-left"),
     pytest.param(_unrecorded_photo, {"update P1 #7 - +photo"}, id="no-photo-recorded-new-upload"),
-    pytest.param(_not_pushed, {f"update P1 #7 {ALL_FIELDS} +photo"}, id="nothing-recorded-as-pushed-all-sent"),
+    # VK shows the photo we saved as the item's main photo: no new upload.
+    pytest.param(_not_pushed, {f"update P1 #7 {ALL_FIELDS}"}, id="nothing-recorded-as-pushed-all-sent"),
 ]
 
 
@@ -540,7 +548,9 @@ ITEM_ROWS = [
     pytest.param(lambda: _lost_link("published"), {"forget P1"}, id="deleted-product-item-gone-link-forgotten"),
     pytest.param(lambda: _lost_link("removed"), set(), id="removed-link-left-alone"),
     pytest.param(lambda: _deleted_by_hand(False), {"create P1"}, id="deleted-by-hand-in-vk-recreated"),
-    pytest.param(lambda: _deleted_by_hand(True), {"create P1"}, id="removed-in-vk-recreated"),
+    pytest.param(
+        lambda: _deleted_by_hand(True), {"update P1 #7 deleted"}, id="availability-1-item-shown-again-by-edit"
+    ),
     pytest.param(
         lambda: _ours_unlinked(7),
         {"adopt P1 #7", f"update P1 #7 {ALL_FIELDS} +photo"},

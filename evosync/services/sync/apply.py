@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import sqlalchemy as sa
 
 from ...clients.errors import (
     ImageError,
@@ -37,7 +38,7 @@ from ...clients.errors import (
 from ...clients.photos import prepare_product_image
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, VkClient
 from ...extensions import db
-from ...models import LinkStatus, SyncAlbum, SyncLink, utcnow
+from ...models import LinkStatus, SyncAlbum, SyncLink, VkCachedProduct, utcnow
 from . import plan as p
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ ALBUM_ADD_MAX_ITEMS = 100
 UPLOAD_THREADS = 4  # photo uploads in flight at once (the upload server is not under the API's rate limit)
 FATAL_ERRORS = (VkAuthError, VkAccessDenied, VkMarketDisabled, VkFloodControl, VkCaptchaNeeded)
 TRANSIENT_ERRORS = (VkTooManyRequests, VkInternalError, VkTransportError)
+TOO_LATE_TO_RESTORE, ITEM_NOT_DELETED = 1400, 1518
 
 
 class SyncStopped(Exception):
@@ -62,6 +64,8 @@ class ApplyResult:
     created: int = 0
     updated: int = 0
     removed: int = 0
+    duplicates_removed: int = 0  # copies of one product beyond its one item (self-healing)
+    restored: int = 0
     failed: int = 0
     albums_changed: int = 0
     photos_uploaded: int = 0
@@ -71,7 +75,16 @@ class ApplyResult:
     succeeded: set = field(default_factory=set)  # "store:product" written fine (clears an earlier pass's failure)
 
     def merge(self, other: ApplyResult) -> None:
-        for name in ("created", "updated", "removed", "albums_changed", "photos_uploaded", "calls"):
+        for name in (
+            "created",
+            "updated",
+            "removed",
+            "duplicates_removed",
+            "restored",
+            "albums_changed",
+            "photos_uploaded",
+            "calls",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for key in other.succeeded:
             self.failures.pop(key, None)
@@ -84,6 +97,9 @@ class PhotoSource:
     """Bytes ready for VK for a product: its Evotor image padded to 400x400, else the default photo."""
 
     def __init__(self, default_path: str, download: Callable[[str], bytes] | None, image_urls: dict[p.Key, str]):
+        # Whether VK takes market.saveProductPhoto inside execute (unconfirmed): learnt once per run, see
+        # Applier._save_photos; a refusal sends the saves as requests of their own for the rest of the run.
+        self.saves_in_execute = True
         self._default_path = default_path
         self._default: bytes | None = None
         self._download = download
@@ -136,6 +152,7 @@ class Applier:
         self._albums: dict[p.AlbumKey, SyncAlbum] = {}
         self._titles: dict[p.Key, str] = {}
         self._thread_state = threading.local()
+        self._not_restored: set[int] = set()  # items whose market.restore did not go through this pass
 
     # ------------------------------------------------------------------------------------------ entry
 
@@ -167,12 +184,14 @@ class Applier:
         self._record_adoptions(plan)
         self._record_forgets_and_skips(plan)
         self._albums_first(plan)
+        self._restores([u for u in plan.updates if u.restore])
         if allow_removals:
             self._removals(plan.removals)
         else:
             self._removals([r for r in plan.removals if r.duplicate])
-        self._with_photos([*plan.creates, *(u for u in plan.updates if u.new_photo)], plan)
-        self._edits([u for u in plan.updates if not u.new_photo])
+        updates = [u for u in plan.updates if u.vk_item_id not in self._not_restored]
+        self._with_photos([*plan.creates, *(u for u in updates if u.new_photo)], plan)
+        self._edits([u for u in updates if not u.new_photo])
         self._memberships(plan)
         self._album_deletes(plan)
         db.session.commit()
@@ -181,11 +200,12 @@ class Applier:
 
     # ------------------------------------------------------------------------------------------ batches
 
-    def _run(self, calls: list[VkCall], handle: Callable[[VkCallResult], None]) -> None:
+    def _run(self, calls: list[VkCall], handle: Callable[[VkCallResult], None], own_errors: bool = False) -> None:
         """Send calls in execute batches of 25; record each result; commit after each batch.
 
         A batch that fails as a whole for a passing reason marks the pass uncertain and the next batch goes
-        on; token, rights and flood errors stop the merchant's run (SyncStopped).
+        on; token, rights and flood errors stop the merchant's run (SyncStopped). With ``own_errors`` every
+        call's error goes to ``handle`` (which then decides what it means).
         """
         for chunk in _chunks(calls, EXECUTE_MAX_CALLS):
             try:
@@ -220,6 +240,9 @@ class Applier:
                             "error": result.error.message,
                         },
                     )
+                if result.error is not None and own_errors:
+                    handle(result)
+                    continue
                 if result.error is not None and isinstance(result.error, FATAL_ERRORS):
                     db.session.commit()
                     raise SyncStopped(result.error)
@@ -368,7 +391,12 @@ class Applier:
         if result.error is not None and not gone:
             self._fail(None if op.duplicate else op.key, result.error, op.title)
             return
-        self.result.removed += 1
+        if op.mode == "delete" or gone:
+            self._mark_removal(op.vk_item_id, p.MARK_DELETED)
+        if op.duplicate:
+            self.result.duplicates_removed += 1
+        else:
+            self.result.removed += 1
         link = self._links.get(op.key) if op.key else None
         if op.duplicate or link is None or link.vk_item_id not in (None, op.vk_item_id):
             return
@@ -381,6 +409,42 @@ class Applier:
             link.status = LinkStatus.REMOVED
         link.last_error = op.reason
         link.last_synced_at = utcnow()
+
+    def _mark_removal(self, vk_item_id: int, mark: str | None) -> None:
+        """Remember in the VK mirror that an item VK may still return (as availability 1) was removed / is dead."""
+        db.session.execute(
+            sa.update(VkCachedProduct)
+            .where(VkCachedProduct.user_id == self.user_id, VkCachedProduct.vk_item_id == vk_item_id)
+            .values(removal=mark)
+        )
+
+    # ------------------------------------------------------------------------------------------ restores
+
+    def _restores(self, updates: list[p.Update]) -> None:
+        """market.restore for items we removed that VK still offers back; their edits follow in this pass."""
+        self._not_restored = {op.vk_item_id for op in updates}
+        calls = [
+            VkCall("market.restore", {"owner_id": self.owner_id, "item_id": op.vk_item_id}, tag=op) for op in updates
+        ]
+        self._run(calls, self._restored)
+
+    def _restored(self, result: VkCallResult) -> None:
+        op: p.Update = result.call.tag
+        error = result.error
+        if error is None or error.code == ITEM_NOT_DELETED:
+            self._not_restored.discard(op.vk_item_id)
+            self._mark_removal(op.vk_item_id, None)
+            self.result.restored += error is None
+            return
+        if error.code == TOO_LATE_TO_RESTORE or isinstance(error, VkItemNotFound):
+            # Nobody's item any more: the next pass creates the product's item anew (once).
+            self._mark_removal(op.vk_item_id, p.MARK_DEAD)
+            link = self._links.get(op.desired.key)
+            if link is not None and link.vk_item_id == op.vk_item_id:
+                link.vk_item_id, link.pushed = None, None
+            self.result.uncertain = True
+            return
+        self._fail(op.desired.key, error, op.desired.title)
 
     # ------------------------------------------------------------------------------------------ items
 
@@ -426,10 +490,55 @@ class Applier:
                     self.result.photos_uploaded += 1
                     ready.append((op, photo_id))
 
-                self._run(saves, saved)
+                self._save_photos(saves, saved)
                 self._send_items(ready)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _save_photos(self, saves: list[VkCall], saved: Callable[[VkCallResult], None]) -> None:
+        """Save uploaded photos: in execute batches while VK takes them there, else one request each.
+
+        Whether VK accepts upload "save" methods inside execute is not documented. A save refused there (with
+        any error that is not a passing one) is sent again on its own; if that works, the rest of the run
+        sends its saves that way (each one a request of the 3/s budget instead of 1/25).
+        """
+        alone: list[VkCall] = []
+
+        def in_execute(result: VkCallResult) -> None:
+            if result.error is None:
+                saved(result)
+            elif isinstance(result.error, TRANSIENT_ERRORS):
+                self.result.uncertain = True
+            else:
+                alone.append(result.call)
+
+        if self.photos.saves_in_execute:
+            self._run(saves, in_execute, own_errors=True)
+        else:
+            alone = list(saves)
+        for call in alone:
+            try:
+                value = self.client.call(call.method, **call.params)
+            except FATAL_ERRORS as exc:
+                db.session.commit()
+                raise SyncStopped(exc) from exc
+            except TRANSIENT_ERRORS:
+                self.result.uncertain = True
+                continue
+            except VkApiError as exc:
+                saved(VkCallResult(call, error=exc))
+                continue
+            finally:
+                self.result.calls += 1
+            if self.photos.saves_in_execute:
+                log.info(
+                    "vk refused photo saves inside execute; saving them one request each",
+                    extra={"user_id": self.user_id},
+                )
+                self.photos.saves_in_execute = False
+            saved(VkCallResult(call, value=value))
+        if alone:
+            db.session.commit()
 
     def _start_uploads(
         self, pool: ThreadPoolExecutor, window: list[p.Create | p.Update]
@@ -496,7 +605,11 @@ class Applier:
         key = op.desired.key
         link = self._link(key, op.desired.sku)
         if result.error is not None:
-            if isinstance(result.error, VkItemNotFound):  # deleted by hand in VK: re-created next pass
+            if isinstance(result.error, VkItemNotFound):
+                # Removed in VK (by hand, or by us): if VK still returns it, the next pass restores it, else
+                # it creates the product's item anew.
+                if isinstance(op, p.Update):
+                    self._mark_removal(op.vk_item_id, p.MARK_DELETED)
                 link.vk_item_id, link.pushed = None, None
                 self.result.uncertain = True
                 return

@@ -23,6 +23,7 @@ REASON_WORDS = {
     "category_id": N_("category"),
     "sku": N_("sku"),
     "photo": N_("photo"),
+    "restore": N_("restored in VK (it had been removed)"),
 }
 
 
@@ -40,7 +41,7 @@ def plan_entries(plan: p.Plan, limit: int = 500) -> list[Line]:
         lines.append(Line("create", op.desired.title, _("new in Evotor (or not yet in VK)")))
     for op in plan.updates[:limit]:
         changed = [_(REASON_WORDS.get(r, r)) for r in op.reasons]
-        lines.append(Line("update", op.desired.title, _("changed: %(what)s", what=", ".join(changed) or "-")))
+        lines.append(Line("update", op.desired.title, _("changed: %(what)s", what=", ".join(changed))))
     for op in plan.removals[:limit]:
         action = "hide" if op.mode == "hide" else "remove"
         lines.append(Line(action, op.title, _(op.reason)))

@@ -132,6 +132,8 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
             album_ids=tuple(int(a) for a in (i.album_ids or ())),
             description=i.description,
             category_id=i.category_id,
+            main_photo_id=i.main_photo_id,
+            removal=i.removal,
         )
         for i in db.session.scalars(db.select(VkCachedProduct).filter_by(user_id=user_id, group_id=group_id))
     ]

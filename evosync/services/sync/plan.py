@@ -6,8 +6,14 @@ Plan of plain operations that services/sync/apply.py runs and the preview page d
 - Only sellable products of enabled stores and groups are published; a zero price is skipped with a reason.
 - An item we pushed before is edited only in the fields that changed since (``pushed``), or that drifted in VK
   (edited by hand: title, price, availability); nothing changed -> no operation.
-- An item is never created twice: a VK item carrying our sku is adopted first; extra copies are removed.
+- An item is never created twice. Every VK item is first given to at most one product (``_Ownership``): the
+  item's own sku decides; only an item VK returns without a sku falls back to the item id we stored and, when
+  even that is lost, to the photo we saved for it, each confirmed by our title or photo. A product's items
+  in any state (available, hidden as availability 1 or 2, removed but restorable) are its items: the best
+  one is kept and edited or restored, the others are removed as duplicates.
 - Items EvoSync did not create (no link, not our sku) are never touched.
+
+docs/VK_READINGS.md explains the VK behaviours that are open and why these rules hold under each.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ Key = tuple[str, str]  # (Evotor store id, Evotor product id)
 AlbumKey = tuple[str, str]  # (Evotor store id, Evotor group id)
 
 AVAILABLE, REMOVED, UNAVAILABLE = 0, 1, 2  # VK item availability
+# What we know of an availability-1 item (VkCachedProduct.removal): we removed it (restorable), or it is dead.
+MARK_DELETED, MARK_DEAD = "deleted", "dead"
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -130,6 +138,18 @@ class VkItem:
     album_ids: tuple[int, ...] = ()
     description: str | None = None
     category_id: int | None = None
+    main_photo_id: int | None = None
+    removal: str | None = None  # MARK_DELETED / MARK_DEAD, meaningful at availability 1 only
+
+    @property
+    def restorable(self) -> bool:
+        """Removed with market.delete (by us, or "not found" to an edit) and still returned by VK."""
+        return self.availability == REMOVED and self.removal == MARK_DELETED
+
+    @property
+    def dead(self) -> bool:
+        """Returned by VK as removed, and too late to restore: nobody's item any more."""
+        return self.availability == REMOVED and self.removal == MARK_DEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +204,7 @@ class Update:
     changed: dict  # only the fields to send
     new_photo: bool
     reasons: tuple[str, ...]
+    restore: bool = False  # market.restore first: the item was removed and VK still offers it back
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +424,7 @@ def desired_item(product: Product, settings: Settings, tree: _Tree, default_phot
     )
 
 
-def _drift(desired: Desired, vk: VkItem, pushed: dict) -> dict:
+def _drift(desired: Desired, vk: VkItem, pushed: dict, skus_returned: bool = True) -> dict:
     """Fields VK shows differently from what we want (edited by hand in VK, or never written by us)."""
     changed = {}
     fields = desired.fields
@@ -411,10 +432,13 @@ def _drift(desired: Desired, vk: VkItem, pushed: dict) -> dict:
         changed["name"] = fields["name"]
     if vk.price is not None and Decimal(vk.price) != Decimal(fields["price"]):
         changed["price"] = fields["price"]
-    want_unavailable = fields["deleted"] == 1
-    if (vk.availability == UNAVAILABLE) != want_unavailable:
+    # Hidden is hidden: VK may report an item saved with deleted=1 as availability 1 or 2 (a reading).
+    want_hidden = fields["deleted"] == 1
+    if (vk.availability != AVAILABLE) != want_hidden:
         changed["deleted"] = fields["deleted"]
-    if vk.sku != desired.sku:
+    # VK may leave every sku out of its answers (a reading): a missing one means "cleared by hand" only
+    # when VK does return skus for the community's other items.
+    if vk.sku != desired.sku and (vk.sku is not None or skus_returned):
         changed["sku"] = desired.sku
     if not pushed:  # adopted: we never wrote it, so compare what VK lets us read
         if vk.description is not None and vk.description != fields["description"]:
@@ -433,16 +457,10 @@ def build_plan(data: PlanInput) -> Plan:
 
     links = {link.key: link for link in data.links}
     vk_items = {item.item_id: item for item in data.vk_items}
-    ours_by_sku: dict[str, list[VkItem]] = defaultdict(list)
-    for item in vk_items.values():
-        if item.sku and mapping.is_our_sku(item.sku) and item.availability != REMOVED:
-            ours_by_sku[item.sku].append(item)
-    for items in ours_by_sku.values():
-        items.sort(key=lambda i: i.item_id)
 
     desired: dict[Key, Desired] = {}
     not_published: dict[Key, str] = {}
-    key_by_sku: dict[str, Key] = {}
+    key_by_sku: dict[str, Key] = {link.sku: key for key, link in links.items() if link.sku}
     for product in data.products:
         key_by_sku[mapping.sku_for(product.store_id, product.id)] = product.key
         if not data.scope.includes(product):
@@ -455,96 +473,53 @@ def build_plan(data: PlanInput) -> Plan:
                 plan.skipped.append(Skip(product.key, mapping.item_name(product.name), outcome))
             continue
         desired[product.key] = outcome
+    owned = _Ownership(vk_items.values(), links, key_by_sku, desired).items_by_key
+    skus_returned = any(item.sku for item in vk_items.values())
 
-    # ---- albums
-    album_links = {al.key: al for al in data.album_links}
-    vk_albums = {a.album_id: a for a in data.vk_albums}
-    linked_album_ids = {al.vk_album_id for al in album_links.values() if al.vk_album_id}
-    needed_albums: dict[AlbumKey, str] = {}
-    for d in desired.values():
-        if d.album_key and d.album_key not in needed_albums:
-            group = tree.get(*d.album_key)
-            needed_albums[d.album_key] = mapping.album_title(group.name if group else "")
-    album_id_by_key: dict[AlbumKey, int] = {}
-    free_albums_by_title: dict[str, list[int]] = defaultdict(list)
-    for album in sorted(vk_albums.values(), key=lambda a: a.album_id):
-        if album.album_id not in linked_album_ids:
-            free_albums_by_title[album.title].append(album.album_id)
-    for album_key, title in needed_albums.items():
-        link = album_links.get(album_key)
-        if link and link.vk_album_id and link.vk_album_id in vk_albums:
-            album_id_by_key[album_key] = link.vk_album_id
-            if vk_albums[link.vk_album_id].title != title:
-                plan.album_renames.append(AlbumRename(album_key, link.vk_album_id, title))
-        elif free_albums_by_title.get(title):
-            album_id = free_albums_by_title[title].pop(0)  # a lost answer to our addAlbum: adopt it
-            album_id_by_key[album_key] = album_id
-            plan.album_adoptions.append(AlbumAdopt(album_key, album_id, title))
-        else:
-            plan.album_creates.append(AlbumCreate(album_key, title))
-    deleting_album_ids = set()
-    for album_key, link in album_links.items():
-        if album_key in needed_albums:
-            continue
-        if link.vk_album_id and link.vk_album_id in vk_albums:
-            deleting_album_ids.add(link.vk_album_id)
-        plan.album_deletes.append(
-            AlbumDelete(album_key, link.vk_album_id if link.vk_album_id in vk_albums else None, link.title)
-        )
-    our_album_ids = {aid for aid in (set(album_id_by_key.values()) | linked_album_ids) if aid in vk_albums}
+    album_id_by_key, our_album_ids, deleting_album_ids = _plan_albums(plan, data, tree, desired)
 
     # ---- items we want
-    claimed: set[int] = set()
     for key, d in desired.items():
         link = links.get(key)
-        vk_id = link.vk_item_id if link else None
-        vk_item = vk_items.get(vk_id) if vk_id else None
-        if vk_item is not None and vk_item.availability == REMOVED:
-            vk_item = None
-        reasons: list[str] = []
-        adopted = False
-        if vk_item is None:
-            copies = [i for i in ours_by_sku.get(d.sku, ()) if i.item_id not in claimed]
-            if copies:
-                vk_item = copies[0]
-                adopted = True
-                plan.adoptions.append(Adopt(key, d.sku, vk_item.item_id))
-            elif vk_id:
-                reasons.append(N_("the item was deleted in VK"))
-        if vk_item is not None:
-            claimed.add(vk_item.item_id)
-            for extra in ours_by_sku.get(d.sku, ()):
-                if extra.item_id != vk_item.item_id and extra.item_id not in claimed:
-                    claimed.add(extra.item_id)
-                    plan.removals.append(
-                        Remove(key, extra.item_id, extra.title, "delete", N_("duplicate copy"), duplicate=True)
-                    )
+        items = owned.get(key, [])
+        vk_item = items[0] if items else None
+        _remove_duplicates(plan, key, items[1:])
         if vk_item is None:
             plan.creates.append(Create(d))
             if d.album_key:
                 plan.album_adds.append(AlbumAdd(key, None, d.album_key))
             continue
 
-        plan.published += 1
-        pushed = (link.pushed or {}) if (link and not adopted and link.vk_item_id == vk_item.item_id) else {}
+        restore = vk_item.restorable
+        adopted = link is None or link.vk_item_id != vk_item.item_id
+        if adopted:
+            plan.adoptions.append(Adopt(key, d.sku, vk_item.item_id))
+        if not restore:
+            plan.published += 1
+        pushed = (link.pushed or {}) if (link and not adopted and not restore) else {}
         changed = {name: value for name, value in d.fields.items() if pushed.get(name) != value}
+        changed.update(_drift(d, vk_item, pushed, skus_returned))
+        reasons: list[str] = []
+        if restore:
+            reasons.append("restore")
         if pushed:
             reasons.extend(sorted(changed))
-        changed.update(_drift(d, vk_item, pushed))
-        if not pushed:
+        else:
             reasons.append(N_("adopted an item EvoSync had created") if adopted else N_("first sync of this item"))
-        # A photo id serves one item: a new image (or none recorded) means a new upload.
-        # It counts as done only once the saved photo is the item's main photo (``pushed``).
+        # A photo id serves one item: a new image (or none recorded) means a new upload. It counts as done once
+        # the saved photo is the item's main photo (as we pushed it, or as VK shows it).
         new_photo = not (
             link
             and link.vk_photo_id
             and link.photo_hash == d.photo_key
-            and pushed.get("main_photo_id") == link.vk_photo_id
+            and link.vk_photo_id in (pushed.get("main_photo_id"), vk_item.main_photo_id)
         )
-        if new_photo and "photo" not in reasons:
+        if new_photo:
             reasons.append("photo")
-        if changed or new_photo:
-            plan.updates.append(Update(d, vk_item.item_id, changed, new_photo, tuple(dict.fromkeys(reasons))))
+        if changed or new_photo or restore:
+            plan.updates.append(
+                Update(d, vk_item.item_id, changed, new_photo, tuple(dict.fromkeys(reasons)), restore=restore)
+            )
         else:
             plan.unchanged += 1
 
@@ -557,36 +532,162 @@ def build_plan(data: PlanInput) -> Plan:
             plan.album_adds.append(AlbumAdd(key, vk_item.item_id, d.album_key))
 
     # ---- items we no longer want
-    for key, link in links.items():
+    for key in sorted(set(links) | set(owned)):
         if key in desired:
             continue
-        item = vk_items.get(link.vk_item_id) if link.vk_item_id else None
-        if item is None or item.availability == REMOVED:
-            if link.status != "removed":
+        link = links.get(key)
+        live = [item for item in owned.get(key, ()) if not item.restorable]
+        if not live:  # nothing of it left in VK (or only what we removed ourselves)
+            if link is not None and link.status != "removed":
                 plan.forgets.append(Forget(key))
             continue
-        claimed.add(item.item_id)
         plan.published += 1
-        _plan_removal(plan, settings, key, item, not_published.get(key, N_("deleted in Evotor")), link.status)
-    for sku, items in ours_by_sku.items():
-        key = key_by_sku.get(sku)
-        if key is None or key in desired:
-            continue  # not provably a product of this merchant's catalog: never touched
-        link = links.get(key)
-        has_primary = link is not None and link.vk_item_id in claimed
-        for item in items:
-            if item.item_id in claimed:
-                continue
-            claimed.add(item.item_id)
-            if has_primary:  # a second copy we made (a lost answer): deleted whatever the removal setting
-                plan.removals.append(
-                    Remove(key, item.item_id, item.title, "delete", N_("duplicate copy"), duplicate=True)
-                )
-                continue
-            has_primary = True
-            plan.published += 1
-            _plan_removal(plan, settings, key, item, not_published.get(key, N_("deleted in Evotor")), None)
+        _plan_removal(
+            plan, settings, key, live[0], not_published.get(key, N_("deleted in Evotor")), link.status if link else None
+        )
+        _remove_duplicates(plan, key, live[1:])
     return plan
+
+
+class _Ownership:
+    """Which VK items belong to which product: each item to at most one, the best candidate first.
+
+    - An item carrying a sku belongs to the product with that sku, or to nobody (another product's sku
+      outranks any link of ours that points at it; a sku we do not know is not ours to touch).
+    - An item without a sku (VK may leave it out of its answers) belongs to the product whose link holds its
+      id, or whose saved photo is its main photo, confirmed by our title or photo: ids are reused when the
+      sandbox restarts, and a photo id can only ever serve one item.
+    - Dead items (too late to restore) belong to nobody.
+    Order of a product's items: live before removed-but-restorable, then the linked one, then available,
+    hidden (2), hidden (1), then the oldest id.
+    """
+
+    def __init__(self, items: Iterable[VkItem], links: dict[Key, Link], key_by_sku: dict[str, Key], desired):
+        self.links = links
+        self.desired = desired
+        self.photo_owner: dict[int, Key] = {}
+        self.keys_by_item: dict[int, list[Key]] = defaultdict(list)
+        for key in sorted(links):
+            link = links[key]
+            if link.vk_item_id:
+                self.keys_by_item[link.vk_item_id].append(key)
+            for photo_id in self._photos(link):
+                self.photo_owner.setdefault(photo_id, key)
+        by_key: dict[Key, list[VkItem]] = defaultdict(list)
+        for item in items:
+            if item.dead:
+                continue
+            key = self._owner(item, key_by_sku)
+            if key is not None:
+                by_key[key].append(item)
+        rank = {AVAILABLE: 0, UNAVAILABLE: 1, REMOVED: 2}
+        for key, owned in by_key.items():
+            link = links.get(key)
+            linked = link.vk_item_id if link else None
+            owned.sort(key=lambda i: (i.restorable, i.item_id != linked, rank.get(i.availability, 3), i.item_id))
+        self.items_by_key = dict(by_key)
+
+    @staticmethod
+    def _photos(link: Link) -> set[int]:
+        photos = {link.vk_photo_id, (link.pushed or {}).get("main_photo_id")}
+        return {int(p) for p in photos if p}
+
+    def _titles(self, key: Key) -> set[str]:
+        titles = set()
+        if key in self.desired:
+            titles.add(self.desired[key].title)
+        pushed = self.links[key].pushed if key in self.links else None
+        if pushed and pushed.get("name"):
+            titles.add(pushed["name"])
+        return titles
+
+    def _owner(self, item: VkItem, key_by_sku: dict[str, Key]) -> Key | None:
+        if item.sku:
+            return key_by_sku.get(item.sku) if mapping.is_our_sku(item.sku) else None
+        title = html.unescape(item.title or "")
+        claims: list[tuple[int, Key]] = []
+        for key in self.keys_by_item.get(item.item_id, ()):
+            photo_ok = bool(item.main_photo_id) and item.main_photo_id in self._photos(self.links[key])
+            title_ok = title in self._titles(key)
+            if photo_ok or title_ok:
+                claims.append((1 + photo_ok + title_ok, key))
+        photo_key = self.photo_owner.get(item.main_photo_id) if item.main_photo_id else None
+        if photo_key is not None and title in self._titles(photo_key):
+            claims.append((2, photo_key))
+        if not claims:
+            return None
+        best = max(score for score, _ in claims)
+        return min(key for score, key in claims if score == best)
+
+
+def _remove_duplicates(plan: Plan, key: Key, extras: Iterable[VkItem]) -> None:
+    """Copies beyond a product's one item are deleted, whatever the removal setting (we made them)."""
+    for extra in extras:
+        if not extra.restorable:  # one we removed already stays removed
+            plan.removals.append(
+                Remove(key, extra.item_id, extra.title, "delete", N_("duplicate copy"), duplicate=True)
+            )
+
+
+def _plan_albums(
+    plan: Plan, data: PlanInput, tree: _Tree, desired: dict[Key, Desired]
+) -> tuple[dict[AlbumKey, int], set[int], set[int]]:
+    """Album creates, adoptions, renames and deletes; returns (VK album id by key, our album ids, deleting ids).
+
+    One VK album serves one Evotor group: when two links claim the same album (ids reused after a sandbox
+    restart), the one whose title it has keeps it and the other is treated as having no album yet.
+    """
+    album_links = {al.key: al for al in data.album_links}
+    vk_albums = {a.album_id: a for a in data.vk_albums}
+    needed_albums: dict[AlbumKey, str] = {}
+    for d in desired.values():
+        if d.album_key and d.album_key not in needed_albums:
+            group = tree.get(*d.album_key)
+            needed_albums[d.album_key] = mapping.album_title(group.name if group else "")
+    claims: dict[int, list[AlbumKey]] = defaultdict(list)
+    for album_key in sorted(album_links):
+        link = album_links[album_key]
+        if link.vk_album_id and link.vk_album_id in vk_albums:
+            claims[link.vk_album_id].append(album_key)
+    holder: dict[int, AlbumKey] = {}
+    for album_id, keys in claims.items():
+        title = vk_albums[album_id].title
+        fitting = [k for k in keys if needed_albums.get(k) == title] or [k for k in keys if k in needed_albums]
+        holder[album_id] = (fitting or keys)[0]
+
+    def held(album_key: AlbumKey) -> int | None:
+        link = album_links.get(album_key)
+        if link and link.vk_album_id and holder.get(link.vk_album_id) == album_key:
+            return link.vk_album_id
+        return None
+
+    album_id_by_key: dict[AlbumKey, int] = {}
+    free_albums_by_title: dict[str, list[int]] = defaultdict(list)
+    for album in sorted(vk_albums.values(), key=lambda a: a.album_id):
+        if album.album_id not in holder:
+            free_albums_by_title[album.title].append(album.album_id)
+    for album_key, title in needed_albums.items():
+        album_id = held(album_key)
+        if album_id:
+            album_id_by_key[album_key] = album_id
+            if vk_albums[album_id].title != title:
+                plan.album_renames.append(AlbumRename(album_key, album_id, title))
+        elif free_albums_by_title.get(title):
+            album_id = free_albums_by_title[title].pop(0)  # a lost answer to our addAlbum: adopt it
+            album_id_by_key[album_key] = album_id
+            plan.album_adoptions.append(AlbumAdopt(album_key, album_id, title))
+        else:
+            plan.album_creates.append(AlbumCreate(album_key, title))
+    deleting_album_ids = set()
+    for album_key, link in album_links.items():
+        if album_key in needed_albums:
+            continue
+        album_id = held(album_key)
+        if album_id:
+            deleting_album_ids.add(album_id)
+        plan.album_deletes.append(AlbumDelete(album_key, album_id, link.title))
+    our_album_ids = set(album_id_by_key.values()) | set(holder)
+    return album_id_by_key, our_album_ids, deleting_album_ids
 
 
 def _plan_removal(plan: Plan, settings: Settings, key: Key, item: VkItem, reason: str, status: str | None) -> None:
@@ -594,8 +695,8 @@ def _plan_removal(plan: Plan, settings: Settings, key: Key, item: VkItem, reason
         return
     if settings.removal == "unavailable":
         # No link (status None): apply has nothing to record, so an item already hidden stays as it is;
-        # hiding it again would repeat on every run.
-        if item.availability == UNAVAILABLE and status in ("unavailable", None):
+        # hiding it again would repeat on every run. Hidden may read as availability 1 or 2 (a reading).
+        if item.availability != AVAILABLE and status in ("unavailable", None):
             return
         plan.removals.append(Remove(key, item.item_id, item.title, "hide", reason))
         return

@@ -277,7 +277,12 @@ def _counts(run: SyncRun, total: ApplyResult, requests: int) -> None:
     run.api_calls, run.api_requests = total.calls, requests
     run.finished_at = utcnow()
     failures = [{"key": k, **v} for k, v in list(total.failures.items())[:MAX_FAILURES_KEPT]]
-    run.details = {**(run.details or {}), "failures": failures}
+    run.details = {
+        **(run.details or {}),
+        "failures": failures,
+        "duplicates_removed": total.duplicates_removed,
+        "restored": total.restored,
+    }
 
 
 def _finish(run: SyncRun, total: ApplyResult, requests: int, waiting: list[p.Remove]) -> None:
