@@ -458,10 +458,13 @@ class VkState:
                     expired += 1
             return expired
 
-    def max_items_per_sku(self, group_id: int) -> int:
-        """The most items (not removed) that ever carried one sku at the same time in the community."""
+    def max_items_per_sku(self, group_id: int | None = None) -> int:
+        """The most items (not removed) that ever carried one sku at the same time, in one community or any."""
         with self.lock:
-            return max((n for (owner, _), n in self._peak_per_sku.items() if owner == -group_id), default=0)
+            return max(
+                (n for (owner, _), n in self._peak_per_sku.items() if group_id is None or owner == -group_id),
+                default=0,
+            )
 
     def _count_sku(self, item: _Item, delta: int) -> None:
         if not item.sku:

@@ -8,6 +8,13 @@ import re
 import pytest
 
 from tests.factories import PASSWORD, emails_to, link_in
+from tests.readings import parametrize_with_profiles
+
+
+def pytest_generate_tests(metafunc):
+    """Every test here that talks to the sandbox runs under each set of readings (tests/readings.py)."""
+    parametrize_with_profiles(metafunc)
+
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,15 @@ from evosync.extensions import db
 from evosync.models import CachedProduct, EvotorConnection, RunStatus, VkConnection
 from evosync.services.evotor_catalog import refresh_catalog
 from evosync.services.sync.runner import run_sync
+from tests.readings import parametrize_with_profiles
 from tests.sync_engine.conftest import open_shop
 from tests.sync_engine.expect import mismatches
+
+
+def pytest_generate_tests(metafunc):
+    """Every test here that talks to the sandbox runs under each set of readings (tests/readings.py)."""
+    parametrize_with_profiles(metafunc)
+
 
 VK_KINDS = ("6", "9", "10", "5xx", "timeout", "drop_after_write")
 EVOTOR_KINDS = ("5xx", "429")

@@ -11,6 +11,13 @@ from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection, VkConnection
 from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
 from tests.factories import make_user
+from tests.readings import parametrize_with_profiles
+
+
+def pytest_generate_tests(metafunc):
+    """Every test here that talks to the sandbox runs under each set of readings (tests/readings.py)."""
+    parametrize_with_profiles(metafunc)
+
 
 _ids = itertools.count(1)
 
@@ -30,7 +37,7 @@ class Shop:
 
     def vk_items(self, live_only: bool = True) -> list[dict]:
         items = self.sandbox.vk.items(self.group_id)
-        return [i for i in items if not i.get("deleted") and i.get("availability") != 1] if live_only else items
+        return [i for i in items if not i.get("deleted")] if live_only else items
 
     def refresh(self) -> None:
         summary = refresh_catalog(self.user_id)

@@ -76,7 +76,14 @@ class Market:
             ]
         finally:
             self.sandbox.vk.rate_limit_enabled = was
-        saved = self._batch([VkCall("market.saveProductPhoto", {"upload_response": u}) for u in uploads])
+        if self.sandbox.vk.readings.photo_saves_in_execute:
+            saved = self._batch([VkCall("market.saveProductPhoto", {"upload_response": u}) for u in uploads])
+        else:  # this reading of VK takes photo saves only as requests of their own
+            self.sandbox.vk.rate_limit_enabled = False
+            try:
+                saved = [self.client.call("market.saveProductPhoto", upload_response=u) for u in uploads]
+            finally:
+                self.sandbox.vk.rate_limit_enabled = was
         calls = [
             VkCall(
                 "market.add",
