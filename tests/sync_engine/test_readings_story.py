@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from evosync.extensions import db
-from evosync.models import CachedGroup, CachedProduct, RunStatus, VkConnection
+from evosync.models import CachedGroup, CachedProduct, RunStatus, SyncRun, VkConnection
 from evosync.services.connections import vk_client_for
 from evosync.services.evotor_catalog import refresh_catalog, set_group_enabled, set_store_enabled
 from evosync.services.sync import plan as p
@@ -126,3 +126,28 @@ def test_too_late_to_restore_is_created_again_once(fast_vk, sandbox, readings):
     assert result.uncertain and result.restored == 0
     assert sandbox.vk.stats["errors"].get("1400") == len(plan.updates)
     _synced(shop)
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [r for r in STORY_READINGS if r.id in ("hidden-as-2", "hidden-as-1-deleted-returned", "no-sku-in-answers")],
+    indirect=True,
+)
+def test_a_restarted_sandbox_with_the_same_database_converges(fast_vk, sandbox, readings):
+    """`make run` stopped and started again: the database keeps its links, the sandbox starts empty and hands
+    out the same item and album ids again, and this time some products are not for sale. Links that point at
+    another product's item never claim it: the first sync settles everything and the next writes nothing."""
+    shop = open_shop(sandbox, n_products=20, seed=3)
+    _synced(shop)
+
+    sandbox.reset()
+    sandbox.set_readings(readings)
+    sandbox.evotor.add_account(shop.evotor_token)
+    sandbox.evotor.seed_catalog(shop.evotor_token, 20, n_stores=1, seed=3, with_images_ratio=0.3)
+    sandbox.vk.add_user(shop.vk_token)
+    sandbox.vk.add_community(shop.group_id, "Магазин", admin_tokens=(shop.vk_token,))
+    for row in _sellable(shop)[:6]:
+        sandbox.evotor.update_product(shop.evotor_token, shop.stores[0], row.evotor_id, allow_to_sell=False)
+    _synced(shop)
+    run = SyncRun.query.filter_by(user_id=shop.user_id).order_by(SyncRun.id.desc()).first()
+    assert run.created_count == 0 and run.updated_count == 0 and run.albums_changed == 0
