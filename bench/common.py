@@ -198,8 +198,9 @@ class Services:
 class SandboxProcess:
     """The sandbox in a child process (``python -m bench.common sandbox``) with the given VK accounts."""
 
-    def __init__(self, vk_accounts: dict[str, int] | None = None, evotor_page_size: int = 1000):
+    def __init__(self, vk_accounts: dict[str, int] | None = None, evotor_page_size: int = 1000, readings: str = ""):
         self.vk_accounts = dict(vk_accounts or {})
+        self.readings = readings  # evosync/sandbox/readings.py, as "name=value,..."
         self.evotor_page_size = evotor_page_size
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -211,7 +212,17 @@ class SandboxProcess:
     def start(self) -> SandboxProcess:
         vk = [arg for token, group in self.vk_accounts.items() for arg in ("--vk", f"{token}:{group}")]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.common", "sandbox", "--port", str(self.port), *vk],
+            [
+                sys.executable,
+                "-m",
+                "bench.common",
+                "sandbox",
+                "--port",
+                str(self.port),
+                "--readings",
+                self.readings,
+                *vk,
+            ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -258,10 +269,12 @@ def serve_sandbox(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.common sandbox")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--vk", action="append", default=[], help="token:group_id (a user administering a community)")
+    parser.add_argument("--readings", default="", help="open behaviours to follow (evosync/sandbox/readings.py)")
     args = parser.parse_args(argv)
-    from evosync.sandbox import Sandbox
+    from evosync.sandbox import Sandbox, readings
 
     sandbox = Sandbox(seed=1, port=args.port)
+    sandbox.set_readings(readings.parse(args.readings))
     for spec in args.vk:
         token, group_id = spec.rsplit(":", 1)
         sandbox.vk.add_user(token)

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 
 import pytest
 
@@ -58,3 +60,14 @@ def _already_parametrized(metafunc) -> set[str]:
         args = marker.args[0]
         names |= {a.strip() for a in args.split(",")} if isinstance(args, str) else set(args)
     return names
+
+
+def report(readings: Readings, **figures) -> None:
+    """Print a test's figures under ``readings``; with EVOSYNC_READINGS_REPORT set, also append them there as a
+    JSON line (bench/readings_bench.py collects them for bench/RESULTS.md)."""
+    line = {"readings": readings.label(), **figures}
+    print("readings report", json.dumps(line, ensure_ascii=False, default=str))
+    path = os.environ.get("EVOSYNC_READINGS_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

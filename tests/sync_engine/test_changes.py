@@ -4,6 +4,7 @@ from evosync.extensions import db
 from evosync.models import CachedProduct, RunStatus, SyncConfig
 from evosync.services.evotor_catalog import set_store_enabled
 from evosync.services.sync.runner import run_sync
+from tests.factories import logged_in_client
 from tests.sync_engine.conftest import open_shop
 from tests.sync_engine.expect import mismatches
 
@@ -133,3 +134,28 @@ def test_item_deleted_by_hand_in_vk_is_recreated(fast_vk, sandbox):
     run = run_sync(shop.user_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert mismatches(sandbox, shop.user_id, shop.group_id) == []
+
+
+def test_a_copy_made_in_vk_is_removed_by_the_next_run_which_says_so(fast_vk, sandbox):
+    """A duplicate that appears for any reason (here the merchant copies one of our items in VK, sku and all) is
+    gone after the next run, and the run reports it. When VK answers without skus the copy cannot be told from the
+    merchant's own item, and is left alone (docs/VK_READINGS.md)."""
+    shop = open_shop(sandbox, n_products=6)
+    assert run_sync(shop.user_id).status == RunStatus.SUCCEEDED
+    from tests.vk_catalog.conftest import Market
+
+    original = shop.vk_items()[0]
+    (copy_id,) = Market(sandbox, shop.vk_token, shop.group_id).add_items(
+        1, prefix=original["title"][:80], sku=original["sku"]
+    )
+    run = run_sync(shop.user_id)
+    assert run.status == RunStatus.SUCCEEDED
+    copy = next(i for i in sandbox.vk.items(shop.group_id) if i["id"] == copy_id)
+    if sandbox.vk.readings.get_returns_sku:
+        assert copy["deleted"] and run.details["duplicates_removed"] == 1 and run.removed_count == 0
+        assert mismatches(sandbox, shop.user_id, shop.group_id) == []
+    else:
+        assert not copy["deleted"] and not run.details["duplicates_removed"]
+    page = logged_in_client(fast_vk, shop.user).get(f"/sync/runs/{run.id}")
+    assert page.status_code == 200
+    assert ("duplicates_removed" in page.text) == bool(run.details["duplicates_removed"])

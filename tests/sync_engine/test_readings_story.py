@@ -20,9 +20,11 @@ from evosync.services.sync.loader import load_plan_input
 from evosync.services.sync.runner import run_sync
 from evosync.services.vk_catalog import refresh_vk_catalog
 from tests.hardening.test_faults import soak
-from tests.readings import STORY_READINGS
+from tests.readings import STORY_READINGS, report
 from tests.sync_engine.conftest import open_shop
 from tests.sync_engine.expect import mismatches
+
+STORY_SYNCS = 8  # _synced calls in the story, each followed by an unchanged re-sync
 
 
 def _synced(shop, confirm: bool = False) -> None:
@@ -97,7 +99,7 @@ def test_one_item_per_product_through_a_merchants_story(fast_vk, sandbox, readin
     # The 20 % fault soak (tests/hardening/test_faults.py) on a second shop: first publication and changes.
     figures = soak(fast_vk, sandbox, n_products=80, changes=8, seed=41)
     peak = sandbox.vk.max_items_per_sku()
-    print(f"readings {readings.label()}: most items per product at any point = {peak}; soak {figures}")
+    report(readings, story_syncs=STORY_SYNCS, most_items_per_product=peak, soak=figures)
     assert peak == 1
 
 
