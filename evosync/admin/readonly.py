@@ -187,7 +187,18 @@ class VkAlbumsView(MerchantTableView):
 
 class VkProductsView(MerchantTableView):
     model = VkCachedProduct
-    column_list = ["id", "user_id", "group_id", "vk_item_id", "title", "price", "availability", "sku", "refreshed_at"]
+    column_list = [
+        "id",
+        "user_id",
+        "group_id",
+        "vk_item_id",
+        "title",
+        "price",
+        "availability",
+        "removal",
+        "sku",
+        "refreshed_at",
+    ]
     column_searchable_list = ["title", "sku"]
     column_sortable_list = ["id", "user_id", "title", "price", "refreshed_at"]
 
