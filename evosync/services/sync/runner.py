@@ -177,6 +177,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
             "items_created": run.created_count,
             "items_updated": run.updated_count,
             "items_removed": run.removed_count,
+            "duplicates_removed": (run.details or {}).get("duplicates_removed", 0),
             "items_failed": run.failed_count,
             "api_requests": run.api_requests,
         },
