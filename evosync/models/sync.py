@@ -31,6 +31,11 @@ class SyncConfig(db.Model, TimestampMixin):
     description_template: Mapped[str] = mapped_column(sa.Text, default="", nullable=False)
     albums_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
     publish_services: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
+    # Goods Russian law forbids selling at a distance stay off VK unless the merchant switches their family on.
+    publish_alcohol: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
+    publish_tobacco: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
+    # Fields VK decides after the first publication (comma-separated names of mapping.VK_OWNABLE_FIELDS).
+    vk_owned_fields: Mapped[str] = mapped_column(sa.String(128), default="", server_default="", nullable=False)
 
 
 class SyncFilter(db.Model):

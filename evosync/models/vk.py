@@ -52,4 +52,5 @@ class VkCachedProduct(db.Model):
     # What EvoSync knows of an availability-1 item that VK still returns (a refresh never writes it):
     # "deleted" - we removed it, or VK answered "not found" for it: restorable; "dead" - too late to restore.
     removal: Mapped[str | None] = mapped_column(sa.String(16))
+    reject_reason: Mapped[str | None] = mapped_column(sa.Text)  # VK's moderators' verdict (reject_info), if any
     refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)

@@ -179,6 +179,7 @@ class _Item:
     unavailable: bool = False  # the "deleted=1" flag of add/edit -> availability 2 or 1 (a reading)
     removed: bool = False  # market.delete -> availability 1; returned by market.get or not (a reading)
     restorable: bool = True  # False once VK deems it too late to restore (market.restore -> 1400)
+    reject_info: dict | None = None  # VK's moderators' verdict; an edit sends it back to moderation (cleared)
     sku: str | None = None
     stock_amount: int | None = None
     url: str | None = None
@@ -447,6 +448,19 @@ class VkState:
             item = self._items.get(item_id)
             if item is not None and item.owner_id == -group_id and not item.removed:
                 self._set_removed(item, True)
+
+    def reject_item(self, group_id: int, item_id: int, title: str, description: str = "") -> None:
+        """VK's moderators reject an item: market.get then carries ``reject_info`` until the item is edited."""
+        with self.lock:
+            item = self._items.get(item_id)
+            if item is None or item.owner_id != -group_id:
+                raise KeyError(item_id)
+            item.reject_info = {
+                "title": title,
+                "description": description,
+                "moderation_status": 2,
+                "buttons": [],
+            }
 
     def expire_removed(self, group_id: int | None = None) -> int:
         """Time passes: every removed item becomes too late to restore (and, when returned, is no longer)."""
@@ -828,6 +842,8 @@ class VkState:
             data["stock_amount"] = item.stock_amount
         if item.url:
             data["url"] = item.url
+        if item.reject_info:
+            data["reject_info"] = dict(item.reject_info)
         if extended:
             data["albums_ids"] = list(item.albums_ids)
             photos = [self._photos[pid] for pid in [item.main_photo_id, *item.photo_ids] if pid in self._photos]
@@ -1047,6 +1063,7 @@ class VkState:
         for key, value in fields.items():
             setattr(item, key, value)
         self._count_sku(item, 1)
+        item.reject_info = None  # back to moderation, which the emulator passes
         item.photo_ids = [p for p in dict.fromkeys(item.photo_ids) if p != item.main_photo_id]
         item.updated = int(time.time())
         self._attach_photos(item)

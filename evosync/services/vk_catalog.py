@@ -249,7 +249,17 @@ def product_row(item: dict, group_id: int) -> dict[str, Any]:
         "album_ids": sorted({int(a) for a in album_ids}),
         "photo_url": _url_or_none(photo_url or item.get("thumb_photo")),
         "main_photo_id": int(main_photo_id) if isinstance(main_photo_id, int) else None,
+        "reject_reason": reject_reason(item.get("reject_info")),
     }
+
+
+def reject_reason(info: Any) -> str | None:
+    """VK's moderation verdict on an item (``reject_info``: title, description) as one line, or None."""
+    if not isinstance(info, dict):
+        return None
+    parts = [str(info.get(key) or "").strip() for key in ("title", "description")]
+    text = " — ".join(part for part in parts if part)
+    return text[:1000] if text else None
 
 
 def album_row(album: dict, group_id: int, cover_by_album: dict[int, str]) -> dict[str, Any]:
@@ -279,6 +289,7 @@ _PRODUCT_FIELDS = (
     "album_ids",
     "photo_url",
     "main_photo_id",
+    "reject_reason",
 )
 _ALBUM_FIELDS = ("group_id", "title", "item_count", "photo_url", "is_main", "is_hidden")
 
@@ -353,6 +364,37 @@ def _kept_rows(model, key: str, fields: Sequence[str], user_id: int, known: set[
     columns = [getattr(model, key), *(getattr(model, f) for f in fields)]
     rows = db.session.execute(sa.select(*columns).where(model.user_id == user_id))
     return [dict(zip((key, *fields), r, strict=True)) for r in rows if r[0] not in known]
+
+
+# --------------------------------------------------------------------------------------------- moderation
+
+REJECTED_SHOWN = 50
+
+
+def rejected_items(user_id: int, limit: int = REJECTED_SHOWN) -> list[VkCachedProduct]:
+    """Items of the merchant's community that VK's moderators rejected or blocked (newest first)."""
+    return list(
+        db.session.scalars(
+            sa.select(VkCachedProduct)
+            .where(VkCachedProduct.user_id == user_id, VkCachedProduct.reject_reason.is_not(None))
+            .order_by(VkCachedProduct.vk_item_id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def ask_moderation_again(user_id: int, vk_item_id: int) -> bool:
+    """The merchant asks to send a rejected item of ours to VK's moderation again: its next sync rewrites it.
+
+    Returns False when the item is not one EvoSync manages for this merchant.
+    """
+    link = db.session.scalar(sa.select(SyncLink).filter_by(user_id=user_id, vk_item_id=vk_item_id))
+    if link is None:
+        return False
+    link.content_hash = None  # "what VK has is not what we want": the plan sends the item again
+    db.session.commit()
+    log.info("moderation retry requested", extra={"user_id": user_id, "vk_item_id": vk_item_id})
+    return True
 
 
 # --------------------------------------------------------------------------------------------- status

@@ -24,10 +24,10 @@ from ..services.sync import settings as sync_settings
 from ..services.sync.describe import plan_entries
 from ..services.sync.requests import active_run, get_run, latest_runs, request_sync
 from ..services.sync.runner import preview as build_preview
-from ..services.vk_catalog import vk_item_url
+from ..services.vk_catalog import rejected_items, vk_item_url
 from .catalog import register_vk_state_provider
 from .common import wants_json
-from .sync_forms import ActionForm, SettingsForm
+from .sync_forms import VK_OWNED_LABELS, ActionForm, SettingsForm
 from .sync_status import STATUS_LABELS, last_finished_run, run_json, runs_chart
 
 bp = Blueprint("sync", __name__)
@@ -152,6 +152,8 @@ def dashboard():
         labels=STATUS_LABELS,
         form=ActionForm(),
         can_run=current_user.has_permission("sync.run"),
+        attention=rejected_items(user_id),
+        vk_item_url=vk_item_url,
     )
 
 
@@ -172,7 +174,7 @@ def preview():
         "update": len(plan.updates),
         "remove": sum(1 for r in plan.removals if r.mode != "hide"),
         "hide": sum(1 for r in plan.removals if r.mode == "hide"),
-        "skip": len(plan.skipped),
+        "skip": len(plan.skipped) + len(plan.rejected),
         "album": len(plan.album_creates) + len(plan.album_renames) + len(plan.album_deletes),
     }
     return render_template(
@@ -185,6 +187,7 @@ def preview():
         action_words=ACTION_WORDS,
         guarded=result.guarded,
         nothing_to_do=not plan.has_writes,
+        left_to_vk=[label for name, label in VK_OWNED_LABELS.items() if name in result.settings.vk_owned],
         form=ActionForm(),
         can_run=current_user.has_permission("sync.run"),
     )
@@ -271,6 +274,9 @@ def settings():
                 "albums_enabled": saved.albums_enabled,
                 "publish_services": saved.publish_services,
                 "auto_sync": saved.auto_sync,
+                "publish_alcohol": saved.publish_alcohol,
+                "publish_tobacco": saved.publish_tobacco,
+                "vk_owned": sorted(saved.vk_owned),
             },
         )
     form.set_categories(categories, saved.category_id)

@@ -7,8 +7,9 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, SelectField, SubmitField, TextAreaField
+from wtforms import BooleanField, DecimalField, SelectField, SelectMultipleField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..services.sync import settings as svc
 
@@ -28,6 +29,23 @@ REMOVAL_LABELS = {
     "unavailable": _l("Keep the item, marked «not available»"),
     "leave": _l("Leave the item in VK untouched"),
 }
+
+
+VK_OWNED_LABELS = {
+    "name": _l("Name"),
+    "description": _l("Description"),
+    "photos": _l("Photos"),
+    "album": _l("Album"),
+    "price": _l("Price"),
+    "stock": _l("Stock and availability"),
+}
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class ActionForm(FlaskForm):
@@ -106,6 +124,29 @@ class SettingsForm(FlaskForm):
         _l("Publish services too"),
         description=_l("Evotor items of the «service» type (e.g. delivery, repairs) also appear in VK."),
     )
+    publish_alcohol = BooleanField(
+        _l("Publish alcohol (beer included)"),
+        description=_l(
+            "Off by default. Russian law (171-FZ) forbids selling alcohol at a distance; VK removes such items and "
+            "can close your community's market. Switch on only if you have a legal basis, e.g. you only show goods "
+            "for sale in the shop. The switch is recorded."
+        ),
+    )
+    publish_tobacco = BooleanField(
+        _l("Publish tobacco and nicotine products"),
+        description=_l(
+            "Off by default. Russian law (15-FZ) forbids selling tobacco and nicotine products at a distance; VK "
+            "removes such items and can close your community's market. The switch is recorded."
+        ),
+    )
+    vk_owned = CheckboxesField(
+        _l("VK decides after the first publication"),
+        choices=list(VK_OWNED_LABELS.items()),
+        description=_l(
+            "Ticked fields are set from Evotor once, when the item is first published; after that EvoSync leaves "
+            "them as you edit them in VK. Unticked fields always follow Evotor."
+        ),
+    )
     auto_sync = BooleanField(
         _l("Sync automatically"),
         description=_l("Keep VK up to date by itself when your catalog changes. Off: only when you press «Sync now»."),
@@ -138,4 +179,7 @@ class SettingsForm(FlaskForm):
             albums_enabled=self.albums_enabled.data,
             publish_services=self.publish_services.data,
             auto_sync=self.auto_sync.data,
+            publish_alcohol=self.publish_alcohol.data,
+            publish_tobacco=self.publish_tobacco.data,
+            vk_owned=frozenset(self.vk_owned.data or ()),
         )

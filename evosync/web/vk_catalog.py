@@ -43,6 +43,7 @@ def _page_context(conn: VkConnection | None) -> dict:
         "connections_url": _connections_url(),
         "can_refresh": current_user.has_permission("catalog.manage"),
         "vk_item_url": mirror.vk_item_url,
+        "can_retry": current_user.has_permission("sync.run"),
     }
 
 
@@ -97,6 +98,20 @@ def album_products(album_id: int):
 def products():
     """Every mirrored product, newest first."""
     return _products(None, mirror.ALL_ITEMS, _("All products"))
+
+
+@bp.post("/items/<int:vk_item_id>/moderate-again")
+@permission_required("sync.run")
+def moderate_again(vk_item_id: int):
+    """Send an item VK's moderators rejected to moderation again: the next sync rewrites it."""
+    if not mirror.ask_moderation_again(current_user.id, vk_item_id):
+        abort(404)  # not an item EvoSync manages for this merchant
+    flash(_("The item will be sent to VK's moderation again with the next sync."), "success")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("vk_catalog.products"))
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)
 
 
 @bp.post("/refresh")

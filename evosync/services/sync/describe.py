@@ -24,6 +24,7 @@ REASON_WORDS = {
     "sku": N_("sku"),
     "photo": N_("photo"),
     "restore": N_("restored in VK (it had been removed)"),
+    "moderation": N_("sent again to VK's moderation"),
 }
 
 
@@ -47,6 +48,8 @@ def plan_entries(plan: p.Plan, limit: int = 500) -> list[Line]:
         lines.append(Line(action, op.title, _(op.reason)))
     for op in plan.skipped[:limit]:
         lines.append(Line("skip", op.title, _(op.reason)))
+    for op in plan.rejected[:limit]:
+        lines.append(Line("skip", op.title, _("rejected by VK's moderation: %(why)s", why=op.reason)))
     for op in plan.album_creates[:limit]:
         lines.append(Line("album", op.title, _("new album for an Evotor group")))
     for op in plan.album_renames[:limit]:

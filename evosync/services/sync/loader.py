@@ -56,6 +56,9 @@ def settings_for(user_id: int) -> p.Settings:
         description_template=row.description_template or p.mapping.DEFAULT_DESCRIPTION_TEMPLATE,
         albums_enabled=row.albums_enabled,
         publish_services=row.publish_services,
+        publish_alcohol=bool(row.publish_alcohol),
+        publish_tobacco=bool(row.publish_tobacco),
+        vk_owned=p.mapping.parse_vk_owned(row.vk_owned_fields),
     )
 
 
@@ -134,6 +137,7 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
             category_id=i.category_id,
             main_photo_id=i.main_photo_id,
             removal=i.removal,
+            reject_reason=i.reject_reason,
         )
         for i in db.session.scalars(db.select(VkCachedProduct).filter_by(user_id=user_id, group_id=group_id))
     ]

@@ -18,6 +18,39 @@ PRICE_MAX = Decimal("99999999")  # above this VK refuses; such a price is a typo
 DEFAULT_DESCRIPTION_TEMPLATE = "{name}. Артикул: {article}. Единица: {measure}."
 ROUNDING_CHOICES = ("none", "ruble", "ten", "ninety_nine")
 
+# Evotor product types Russian law forbids selling at a distance (alcohol: 171-FZ; tobacco and nicotine: 15-FZ), by
+# family: every type whose name starts with one of the prefixes (ALCOHOL_MARKED, ALCOHOL_NOT_MARKED, BEER_MARKED,
+# TOBACCO_MARKED, TOBACCO_PRODUCTS_MARKED, ...). An unknown type is a normal product. The one list of them.
+RESTRICTED_FAMILIES: dict[str, tuple[str, ...]] = {
+    "alcohol": ("ALCOHOL", "BEER"),
+    "tobacco": ("TOBACCO", "NICOTINE"),
+}
+
+# Fields a merchant may leave to VK after the first publication -> the market.add/edit fields they cover.
+VK_OWNABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "description": ("description",),
+    "photos": (),  # the main photo: no new upload once the item has one
+    "album": (),  # album membership
+    "price": ("price",),
+    "stock": ("stock_amount", "deleted"),
+}
+
+
+def restricted_family(product_type: str | None) -> str | None:
+    """ "alcohol" or "tobacco" when the Evotor type belongs to a family that must not be sold at a distance."""
+    kind = (product_type or "").strip().upper()
+    for family, prefixes in RESTRICTED_FAMILIES.items():
+        if kind.startswith(prefixes):
+            return family
+    return None
+
+
+def parse_vk_owned(text: str | None) -> frozenset[str]:
+    """The stored comma-separated list as known field names (unknown ones dropped)."""
+    return frozenset(part.strip() for part in (text or "").split(",") if part.strip() in VK_OWNABLE_FIELDS)
+
+
 _TAG = re.compile(r"</?[A-Za-z!?][^<>]*>")  # a tag starts with a letter: "< 3 лет" is text
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:ru|com|рф|net|org|su|info|me|io)(?:/\S*)?\b", re.I)
 _SPACES = re.compile(r"[ \t\u00a0]+")

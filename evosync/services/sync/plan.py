@@ -53,6 +53,9 @@ class Settings:
     description_template: str = mapping.DEFAULT_DESCRIPTION_TEMPLATE
     albums_enabled: bool = True
     publish_services: bool = True
+    publish_alcohol: bool = False  # distance selling is forbidden (171-FZ): off unless the merchant says so
+    publish_tobacco: bool = False  # ... (15-FZ)
+    vk_owned: frozenset[str] = frozenset()  # names of mapping.VK_OWNABLE_FIELDS that VK decides once published
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,7 @@ class VkItem:
     category_id: int | None = None
     main_photo_id: int | None = None
     removal: str | None = None  # MARK_DELETED / MARK_DEAD, meaningful at availability 1 only
+    reject_reason: str | None = None  # VK's moderators rejected or blocked it, in VK's words
 
     @property
     def restorable(self) -> bool:
@@ -239,6 +243,16 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item VK's moderation rejected: left as it is until its product changes or the merchant asks again."""
+
+    key: Key
+    vk_item_id: int
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class AlbumCreate:
     album_key: AlbumKey
     title: str
@@ -287,6 +301,7 @@ class Plan:
     removals: list[Remove] = field(default_factory=list)
     forgets: list[Forget] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     album_creates: list[AlbumCreate] = field(default_factory=list)
     album_adoptions: list[AlbumAdopt] = field(default_factory=list)
     album_renames: list[AlbumRename] = field(default_factory=list)
@@ -334,6 +349,7 @@ class Plan:
             "remove": self.removal_count,
             "duplicates": len(self.removals) - self.removal_count,
             "skipped": len(self.skipped),
+            "rejected": len(self.rejected),
             "unchanged": self.unchanged,
             "albums_create": len(self.album_creates),
             "albums_rename": len(self.album_renames),
@@ -378,10 +394,23 @@ class _Tree:
         return ", ".join(values)
 
 
+ALCOHOL_REASON = N_("not published: alcohol (distance selling is forbidden)")
+TOBACCO_REASON = N_("not published: tobacco or nicotine (distance selling is forbidden)")
+# Reasons shown as "skipped" on the preview and the run page (and kept on the product's link).
+SHOWN_SKIP_REASONS = frozenset(
+    {N_("zero or missing price"), N_("price out of VK's range"), ALCOHOL_REASON, TOBACCO_REASON}
+)
+
+
 def desired_item(product: Product, settings: Settings, tree: _Tree, default_photo_key: str) -> Desired | str:
     """The VK item a product should be, or the reason it is not published."""
     if not product.allow_to_sell:
         return N_("not for sale in Evotor")
+    family = mapping.restricted_family(product.type)
+    if family == "alcohol" and not settings.publish_alcohol:
+        return ALCOHOL_REASON
+    if family == "tobacco" and not settings.publish_tobacco:
+        return TOBACCO_REASON
     if product.type == "SERVICE" and not settings.publish_services:
         return N_("services are not published (sync settings)")
     price = mapping.item_price(product.price, settings.markup_percent, settings.price_rounding)
@@ -469,12 +498,13 @@ def build_plan(data: PlanInput) -> Plan:
         outcome = desired_item(product, settings, tree, data.default_photo_key)
         if isinstance(outcome, str):
             not_published[product.key] = outcome
-            if outcome in ("zero or missing price", "price out of VK's range"):
+            if outcome in SHOWN_SKIP_REASONS:
                 plan.skipped.append(Skip(product.key, mapping.item_name(product.name), outcome))
             continue
         desired[product.key] = outcome
     owned = _Ownership(vk_items.values(), links, key_by_sku, desired).items_by_key
     skus_returned = any(item.sku for item in vk_items.values())
+    vk_owned_fields = {f for name in settings.vk_owned for f in mapping.VK_OWNABLE_FIELDS.get(name, ())}
 
     album_id_by_key, our_album_ids, deleting_album_ids = _plan_albums(plan, data, tree, desired)
 
@@ -492,6 +522,13 @@ def build_plan(data: PlanInput) -> Plan:
 
         restore = vk_item.restorable
         adopted = link is None or link.vk_item_id != vk_item.item_id
+        if vk_item.reject_reason and not restore and link is not None and link.content_hash == d.hash and not adopted:
+            # VK's moderators said no to exactly this content: rewriting it every run only fights them. It is
+            # sent again when the product changes, or when the merchant asks (content_hash cleared).
+            plan.rejected.append(Rejected(key, vk_item.item_id, vk_item.title, vk_item.reject_reason))
+            plan.published += 1
+            plan.unchanged += 1
+            continue
         if adopted:
             plan.adoptions.append(Adopt(key, d.sku, vk_item.item_id))
         if not restore:
@@ -500,6 +537,11 @@ def build_plan(data: PlanInput) -> Plan:
         changed = {name: value for name, value in d.fields.items() if pushed.get(name) != value}
         changed.update(_drift(d, vk_item, pushed, skus_returned))
         reasons: list[str] = []
+        if vk_item.reject_reason and not restore:  # changed since VK rejected it, or asked again: resubmit all
+            changed = dict(d.fields)
+            reasons.append("moderation")
+        for name in vk_owned_fields:  # the item exists: VK decides these now
+            changed.pop(name, None)
         if restore:
             reasons.append("restore")
         if pushed:
@@ -513,7 +555,7 @@ def build_plan(data: PlanInput) -> Plan:
             and link.vk_photo_id
             and link.photo_hash == d.photo_key
             and link.vk_photo_id in (pushed.get("main_photo_id"), vk_item.main_photo_id)
-        )
+        ) and not ("photos" in settings.vk_owned and vk_item.main_photo_id)
         if new_photo:
             reasons.append("photo")
         if changed or new_photo or restore:
@@ -523,7 +565,9 @@ def build_plan(data: PlanInput) -> Plan:
         else:
             plan.unchanged += 1
 
-        # album membership: only our albums are ours to change
+        # album membership: only our albums are ours to change, and only while Evotor decides them
+        if "album" in settings.vk_owned:
+            continue
         current = {aid for aid in vk_item.album_ids if aid in our_album_ids}
         target = album_id_by_key.get(d.album_key) if d.album_key else None
         for aid in sorted(current - {target} - deleting_album_ids):

@@ -44,6 +44,7 @@ class Preview:
     plan: p.Plan
     guarded: bool
     vk_mirror_age: dt.datetime | None = None
+    settings: p.Settings = dataclasses.field(default_factory=p.Settings)
 
 
 def lock_ttl() -> int:
@@ -83,7 +84,7 @@ def preview(user_id: int) -> Preview:
     conn = _usable_vk_connection(user_id)
     data, _urls = load_plan_input(user_id, int(conn.group_id))
     plan = p.build_plan(data)
-    return Preview(plan=plan, guarded=guard_holds(plan))
+    return Preview(plan=plan, guarded=guard_holds(plan), settings=data.settings)
 
 
 def start_run(user_id: int, trigger: str = "manual", dry_run: bool = False) -> SyncRun:

@@ -12,8 +12,9 @@ from flask import current_app
 
 from ...clients.errors import VkApiError
 from ...extensions import db
-from ...models import SyncConfig
+from ...models import SyncConfig, User
 from ...redis_conn import get_redis
+from ..admin import record as audit
 from ..connections import NotConnectedError, get_vk_connection, vk_client_for
 from . import mapping
 
@@ -88,6 +89,9 @@ class SettingsValues:
     albums_enabled: bool = True
     publish_services: bool = True
     auto_sync: bool = True
+    publish_alcohol: bool = False
+    publish_tobacco: bool = False
+    vk_owned: frozenset[str] = frozenset()  # names of mapping.VK_OWNABLE_FIELDS
 
 
 class InvalidSettings(ValueError):
@@ -120,6 +124,9 @@ def load_settings(user_id: int) -> SettingsValues:
         albums_enabled=row.albums_enabled,
         publish_services=row.publish_services,
         auto_sync=row.auto_sync,
+        publish_alcohol=bool(row.publish_alcohol),
+        publish_tobacco=bool(row.publish_tobacco),
+        vk_owned=mapping.parse_vk_owned(row.vk_owned_fields),
     )
 
 
@@ -154,6 +161,8 @@ def validate(values: SettingsValues, category_ids: set[int] | None = None) -> di
     problem = template_error(values.description_template)
     if problem:
         errors["description_template"] = problem
+    if not set(values.vk_owned or ()) <= set(mapping.VK_OWNABLE_FIELDS):
+        errors["vk_owned"] = "Choose fields from the list."
     return errors
 
 
@@ -175,6 +184,17 @@ def save_settings(user_id: int, values: SettingsValues, category_ids: set[int] |
     row.albums_enabled = bool(values.albums_enabled)
     row.publish_services = bool(values.publish_services)
     row.auto_sync = bool(values.auto_sync)
+    switched = {
+        family: bool(getattr(values, f"publish_{family}"))
+        for family in mapping.RESTRICTED_FAMILIES
+        if bool(getattr(values, f"publish_{family}")) != bool(getattr(row, f"publish_{family}"))
+    }
+    for family, on in switched.items():
+        setattr(row, f"publish_{family}", on)
+    if switched:  # publishing goods that must not be sold at a distance is the merchant's decision: on record
+        user = db.session.get(User, user_id)
+        audit(user, "sync.restricted_goods", target=user, details={"published": switched})
+    row.vk_owned_fields = ",".join(name for name in mapping.VK_OWNABLE_FIELDS if name in set(values.vk_owned or ()))
     db.session.commit()
     log.info("sync settings saved", extra={"user_id": user_id})
     return row
