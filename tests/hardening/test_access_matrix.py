@@ -34,12 +34,14 @@ def _owned_values(user_id: int) -> dict[str, object]:
     group = CachedGroup.query.filter_by(user_id=user_id).first()
     album = VkCachedAlbum.query.filter_by(user_id=user_id).first()
     run = SyncRun.query.filter_by(user_id=user_id).first()
-    assert store and group and album and run, "the owner's shop has every kind of row"
+    link = SyncLink.query.filter(SyncLink.user_id == user_id, SyncLink.vk_item_id.is_not(None)).first()
+    assert store and group and album and run and link, "the owner's shop has every kind of row"
     return {
         "store_id": store.evotor_id,
         "group_id": group.evotor_id,
         "album_id": album.id,
         "run_id": run.id,
+        "vk_item_id": link.vk_item_id,
     }
 
 
@@ -50,7 +52,7 @@ def _snapshot(user_id: int) -> tuple:
         sorted((s.evotor_id, s.name) for s in CachedStore.query.filter_by(user_id=user_id)),
         sorted((r.id, r.status) for r in SyncRun.query.filter_by(user_id=user_id)),
         CachedProduct.query.filter_by(user_id=user_id).count(),
-        SyncLink.query.filter_by(user_id=user_id).count(),
+        sorted((link.id, link.content_hash) for link in SyncLink.query.filter_by(user_id=user_id)),
         repr(sorted(_enabled_flags(user_id))),
     )
 
