@@ -54,6 +54,7 @@ def test_alcohol_stays_off_vk_until_switched_on_and_goes_when_switched_off(fast_
     page = client.get(f"/catalog/stores/{store}/products?lang=en")
     assert ALCOHOL_REASON in page.text
     assert ALCOHOL_REASON in client.get("/sync/preview?lang=en").text
+    assert ALCOHOL_REASON in client.get(f"/sync/runs/{run.id}?lang=en").text
 
     _settings(client, publish_alcohol="y")  # the merchant takes the responsibility: on record
     audit = db.session.scalars(db.select(AuditLog).filter_by(action="sync.restricted_goods")).all()
