@@ -10,23 +10,14 @@ from evosync.services.sync.runner import run_sync
 from tests.factories import logged_in_client
 from tests.sync_engine.conftest import open_shop
 from tests.sync_engine.expect import mismatches
+from tests.sync_web.test_flows import GOOD_SETTINGS
 from tests.vk_catalog.conftest import Market
 
 ALCOHOL_REASON = "not published: alcohol (distance selling is forbidden)"
 
 
 def _settings(client, **changes) -> None:
-    form = {
-        "markup_percent": "0",
-        "price_rounding": "none",
-        "out_of_stock": "unavailable",
-        "removal": "delete",
-        "category_id": "900",
-        "description_template": "",
-        "albums_enabled": "y",
-        "publish_services": "y",
-        "auto_sync": "y",
-    }
+    form = dict(GOOD_SETTINGS)
     form.update(changes)
     form = {k: v for k, v in form.items() if v is not None}
     answer = client.post("/sync/settings", data=form)
