@@ -3,16 +3,17 @@
 from decimal import Decimal
 
 from evosync.models import CachedProduct, RunStatus, SyncLink
-from evosync.services.sync.mapping import sku_for
+from evosync.services.sync.mapping import restricted_family, sku_for
 from evosync.services.sync.runner import run_sync
 from tests.sync_engine.conftest import open_shop
 
 
 def published_products(shop):
+    """Sellable, priced, and not of a family that must not be sold at a distance (alcohol, tobacco)."""
     return [
         p
         for p in CachedProduct.query.filter_by(user_id=shop.user_id).all()
-        if p.allow_to_sell and p.price and Decimal(p.price) > 0
+        if p.allow_to_sell and p.price and Decimal(p.price) > 0 and restricted_family(p.type) is None
     ]
 
 
