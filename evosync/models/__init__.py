@@ -4,7 +4,7 @@ from .accounts import AuditLog, Invite, Permission, Role, RoleName, User, UserSt
 from .base import utcnow
 from .connections import ConnectionState, EvotorConnection, VkConnection
 from .evotor import CachedGroup, CachedProduct, CachedStore
-from .incidents import Incident, IncidentClose, IncidentReason
+from .incidents import Incident, IncidentClose
 from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
 from .vk import VkCachedAlbum, VkCachedProduct
 
@@ -17,7 +17,6 @@ __all__ = [
     "EvotorConnection",
     "Incident",
     "IncidentClose",
-    "IncidentReason",
     "Invite",
     "LinkStatus",
     "Permission",

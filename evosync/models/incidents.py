@@ -12,13 +12,6 @@ from ..extensions import db
 from .base import MYSQL_TABLE_ARGS, user_fk, utcnow
 
 
-class IncidentReason(enum.StrEnum):
-    STALE = "stale"  # no successful sync for 3 x the refresh interval
-    FAILING = "failing"  # the last runs all failed
-    VK_TOKEN = "vk_token"  # the VK token ends (or ended) and cannot be renewed
-    EVOTOR = "evotor"  # Evotor refuses EvoSync's access or stopped answering
-
-
 class IncidentClose(enum.StrEnum):
     RESOLVED = "resolved"  # checked again and found fine: the merchant hears "back to normal"
     WITHDRAWN = "withdrawn"  # no longer checked (account suspended, a connection removed): closed quietly
@@ -37,7 +30,8 @@ class Incident(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = user_fk()
     open_user_id: Mapped[int | None] = mapped_column(sa.Integer, unique=True)
-    reasons: Mapped[list] = mapped_column(sa.JSON, nullable=False)  # IncidentReason values holding now
+    # The rules that hold now (services/incidents/rules.py: stale, failing, vk_token, evotor); kept when closed.
+    reasons: Mapped[list] = mapped_column(sa.JSON, nullable=False)
     details: Mapped[dict | None] = mapped_column(sa.JSON)  # reason -> facts for the wording (times, counts)
     opened_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow, nullable=False)
@@ -53,4 +47,4 @@ class Incident(db.Model):
         return self.closed_at is None
 
 
-__all__ = ["Incident", "IncidentClose", "IncidentReason"]
+__all__ = ["Incident", "IncidentClose"]
