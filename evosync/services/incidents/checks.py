@@ -112,7 +112,6 @@ def _check(now: dt.datetime) -> CheckSummary:
                 db.session.rollback()
                 log.exception("incident check failed for a merchant", extra={"user_id": user_id})
                 summary.errors.append(user_id)
-        db.session.expunge_all()  # keep the session small over thousands of merchants
     _retry_recoveries(now, summary)
     return summary
 
