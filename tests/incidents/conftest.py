@@ -49,3 +49,32 @@ def let_time_pass(user_id: int, delta: dt.timedelta) -> None:
         run.started_at = run.started_at and run.started_at - delta
         run.finished_at = run.finished_at and run.finished_at - delta
     db.session.commit()
+
+
+def stalled_merchant(hours: float = 4, **user_fields):
+    """A merchant connected to both sides whose last successful sync was ``hours`` ago (no sandbox needed:
+    the check reads only the database)."""
+    from evosync.models import ConnectionState, EvotorConnection, RunStatus, SyncRun, VkConnection, utcnow
+    from tests.factories import make_user
+
+    user = make_user(**user_fields)
+    synced = utcnow() - dt.timedelta(hours=hours)
+    db.session.add_all(
+        [
+            EvotorConnection(
+                user_id=user.id, access_token=f"evotor-{user.id}", state=ConnectionState.CONNECTED, last_ok_at=utcnow()
+            ),
+            VkConnection(
+                user_id=user.id,
+                access_token=f"vk-{user.id}",
+                group_id=9000 + user.id,
+                group_name="Лавка",
+                state=ConnectionState.CONNECTED,
+            ),
+            SyncRun(
+                user_id=user.id, status=RunStatus.SUCCEEDED, trigger="schedule", created_at=synced, finished_at=synced
+            ),
+        ]
+    )
+    db.session.commit()
+    return user

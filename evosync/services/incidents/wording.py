@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from . import rules
+
+# Short names for staff (the admin overview).
+REASON_LABELS = {
+    rules.STALE: _l("no successful sync for 3 intervals"),
+    rules.FAILING: _l("the last syncs failed"),
+    rules.VK_TOKEN: _l("VK token ends, cannot be renewed"),
+    rules.EVOTOR: _l("Evotor refuses or does not answer"),
+}
 
 CONNECTIONS = "connections"  # where the merchant fixes it: the Connections page ...
 DASHBOARD = "dashboard"  # ... or the sync dashboard
