@@ -30,7 +30,7 @@ def test_banner_shows_the_merchants_own_incident_and_goes_when_it_clears(app):
     page = _page(logged_in_client(app, stalled), "/sync")
     banner = re.search(r'<div class="alert alert-danger" role="alert" id="incident-banner".*?</div>', page, re.S)
     assert banner, "no banner"
-    assert "Your VK market is not being kept up to date" in banner.group(0)
+    assert "Syncing with VK needs your attention" in banner.group(0)
     assert "Your VK market has not been updated since" in banner.group(0)
     assert 'data-reasons="stale"' in banner.group(0)
     assert "incident-banner" not in _page(logged_in_client(app, fine), "/sync")
@@ -46,7 +46,7 @@ def test_banner_in_russian(app):
     user = stalled_merchant()
     check_all()
     page = _page(logged_in_client(app, user), "/sync", headers={"Accept-Language": "ru"})
-    assert "Товары в VK не обновляются" in page and "Товары в VK не обновлялись с" in page
+    assert "Синхронизация с VK требует вашего внимания" in page and "Товары в VK не обновлялись с" in page
 
 
 def test_alert_email_is_in_the_merchants_language(app):
