@@ -133,3 +133,12 @@ def test_only_one_incident_opens_however_many_checks(app):
     assert first is not None
     assert _open(user.id, ["stale"], {}, utcnow() + dt.timedelta(seconds=1)) is None
     assert db.session.scalar(db.select(db.func.count(Incident.id))) == 1
+
+
+def test_runs_are_read_newest_first_by_time(app):
+    """A run row written later but for an older time (ids are not times) does not hide a recent success."""
+    user = stalled_merchant(hours=0.5)
+    old = utcnow() - dt.timedelta(hours=3, minutes=30)
+    db.session.add(SyncRun(user_id=user.id, status=RunStatus.FAILED, created_at=old, finished_at=old))
+    db.session.commit()
+    assert check_all().opened == []

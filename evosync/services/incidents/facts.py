@@ -136,13 +136,13 @@ def _runs(user_ids: list[int], since: dt.datetime) -> tuple[dict[int, list[str]]
             SyncRun.dry_run.is_(False),
             SyncRun.status.in_([str(s) for s in COUNTED]),
         )
-        .order_by(SyncRun.user_id, SyncRun.id.desc())
+        .order_by(SyncRun.user_id, SyncRun.created_at.desc(), SyncRun.id.desc())
     ).all()
     statuses: dict[int, list[str]] = defaultdict(list)
     last_success: dict[int, dt.datetime] = {}
     for row in rows:
         statuses[row.user_id].append(str(row.status))
-        if row.status in SUCCESS and row.user_id not in last_success:
+        if row.status in SUCCESS and (row.user_id not in last_success or row.finished > last_success[row.user_id]):
             last_success[row.user_id] = row.finished
     return statuses, last_success
 
