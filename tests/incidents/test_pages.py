@@ -142,3 +142,21 @@ def test_runs_are_read_newest_first_by_time(app):
     db.session.add(SyncRun(user_id=user.id, status=RunStatus.SUCCEEDED, created_at=old, finished_at=old))
     db.session.commit()
     assert check_all().opened == []
+
+
+def test_an_alert_that_could_not_go_is_sent_at_the_next_check(app):
+    """The mail server refuses (nothing listens): the claim is released, the incident stays open, and the next
+    check sends the one alert."""
+    from tests.services import free_port
+
+    user = stalled_merchant()
+    app.config.update(EMAIL_PROVIDER="smtp", MAIL_BACKEND="", SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())
+    app.config.update(SMTP_USE_TLS=False, SMTP_TIMEOUT=2.0)
+    summary = check_all()
+    assert summary.opened == [user.id] and summary.alerts == 0
+    assert open_incident_for(user.id).alerted_at is None
+    app.config.update(EMAIL_PROVIDER="console", MAIL_BACKEND="locmem")
+    assert check_all().alerts == 1
+    assert check_all().alerts == 0
+    assert [m.subject for m in app.extensions["mailman"].outbox] == ["EvoSync: your VK market needs your attention"]
+    assert open_incident_for(user.id).alerted_at is not None
