@@ -130,6 +130,11 @@ def load_config(instance_path: str) -> dict:
         "JIVOSITE_WIDGET_ID": env_str("JIVOSITE_WIDGET_ID"),
         "CATALOG_REFRESH_INTERVAL_SECONDS": env_int("CATALOG_REFRESH_INTERVAL_SECONDS", 3600, minimum=60),
         "SYNC_DEBOUNCE_SECONDS": env_int("SYNC_DEBOUNCE_SECONDS", 30, minimum=0),
+        # Incidents (services/incidents): how often merchants are checked, how many failed runs in a row open one,
+        # and how long before a VK token that cannot be renewed ends the merchant is warned.
+        "INCIDENT_CHECK_INTERVAL_SECONDS": env_int("INCIDENT_CHECK_INTERVAL_SECONDS", 600, minimum=60),
+        "INCIDENT_FAILED_RUNS": env_int("INCIDENT_FAILED_RUNS", 3, minimum=1),
+        "INCIDENT_VK_TOKEN_WARNING_HOURS": env_int("INCIDENT_VK_TOKEN_WARNING_HOURS", 72, minimum=1),
         # Rendered products pages kept per web process (web/page_cache.py); 0 switches the cache off.
         "PAGE_CACHE_ENTRIES": env_int("PAGE_CACHE_ENTRIES", 256, minimum=0),
         # Per-merchant job locks (refresh, sync) expire this long after a dead worker last renewed them.

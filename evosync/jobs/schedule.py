@@ -25,6 +25,7 @@ from rq_scheduler import Scheduler
 from .catalog import drain_catalog_events_job
 from .fanout import fanout_catalog_refresh, fanout_vk_refresh, recover_stalled_syncs
 from .housekeeping import housekeeping_job
+from .incidents import check_incidents_job
 from .queues import DEFAULT, HIGH, LOW
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ def periodic_jobs(config: Mapping[str, Any]) -> list[PeriodicJob]:
             600,
             HIGH,
             "Apply queued Evotor catalog events a missed wake-up left behind",
+        ),
+        PeriodicJob(
+            "check_incidents",
+            check_incidents_job,
+            int(config.get("INCIDENT_CHECK_INTERVAL_SECONDS") or 600),
+            600,
+            DEFAULT,
+            "Open and close merchants' incidents (stalled or failing syncs) and alert them",
         ),
         PeriodicJob("housekeeping", housekeeping_job, DAY, 1800, LOW, "Delete old runs, event ids and finished jobs"),
     ]

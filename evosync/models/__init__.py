@@ -4,6 +4,7 @@ from .accounts import AuditLog, Invite, Permission, Role, RoleName, User, UserSt
 from .base import utcnow
 from .connections import ConnectionState, EvotorConnection, VkConnection
 from .evotor import CachedGroup, CachedProduct, CachedStore
+from .incidents import Incident, IncidentClose
 from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
 from .vk import VkCachedAlbum, VkCachedProduct
 
@@ -14,6 +15,8 @@ __all__ = [
     "CachedStore",
     "ConnectionState",
     "EvotorConnection",
+    "Incident",
+    "IncidentClose",
     "Invite",
     "LinkStatus",
     "Permission",

@@ -97,6 +97,8 @@ class User(db.Model, UserMixin, TimestampMixin):
     fs_uniquifier: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(sa.String(120), default="", nullable=False)
     phone: Mapped[str] = mapped_column(sa.String(32), default="", nullable=False)
+    # The merchant asked for SMS alerts (incidents) at ``phone``; no SMS is sent without both.
+    sms_alerts: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), default=UserStatus.PENDING, nullable=False, index=True)
     locale: Mapped[str] = mapped_column(sa.String(8), default="", nullable=False)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime)

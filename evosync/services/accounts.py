@@ -311,17 +311,24 @@ def profile_summary(user: User) -> dict:
     }
 
 
-def update_profile(user: User, name: str, phone: str, email: str | None = None) -> str | None:
-    """Save name and phone; a different email starts a confirmed change (see request_email_change).
+def update_profile(
+    user: User, name: str, phone: str, email: str | None = None, *, sms_alerts: bool | None = None
+) -> str | None:
+    """Save name, phone and the SMS alerts opt-in (None: unchanged); a different email starts a confirmed change
+    (see request_email_change).
 
     Everything is checked before anything is saved. Returns the new pending address, or None.
     """
     phone = clean_phone(phone)
+    if sms_alerts and not phone:
+        raise FieldError("sms_alerts", _("Enter your phone number above to get SMS alerts."))
     new_email = None
     if email is not None and email.strip().lower() != user.email.lower():
         new_email = _check_new_email(user, email)
     user.name = (name or "").strip()
     user.phone = phone
+    if sms_alerts is not None:
+        user.sms_alerts = bool(sms_alerts)
     db.session.commit()
     if new_email:
         request_email_change(user, new_email)

@@ -34,6 +34,7 @@ from ..models import (
 from ..rbac import ADMIN_PERMISSIONS, SYSTEM_PERMISSIONS
 from . import accounts
 from .accounts import AccountError, FieldError
+from .incidents import open_overview, wording
 
 log = logging.getLogger(__name__)
 
@@ -413,9 +414,14 @@ def connection_states(user_ids: Iterable[int]) -> dict[int, dict[str, str]]:
 
 
 def panel_summary(recent: int = 10) -> dict:
-    """The admin overview: users by status, connected merchants, runs of the last day by status, latest audit rows."""
+    """The admin overview: users by status, connected merchants, runs of the last day by status, open incidents,
+    latest audit rows."""
     since = utcnow() - dt.timedelta(days=1)
+    incidents, incidents_open = open_overview()
     return {
+        "incidents": incidents,
+        "incidents_open": incidents_open,
+        "incident_labels": wording.REASON_LABELS,
         "users_by_status": dict(
             db.session.execute(sa.select(User.status, sa.func.count(User.id)).group_by(User.status)).all()
         ),

@@ -55,7 +55,7 @@ def send_templated_email(to: str, template: str, subject: str, **context) -> Non
 
 
 def send_sms(phone: str, text: str) -> None:
-    """Queue a short text message on the LOW queue (used by alerts in later issues)."""
+    """Queue a short text message on the LOW queue (incident alerts, services/incidents/alerts.py)."""
     from ..jobs import mail as mail_jobs
     from ..jobs.queues import LOW, enqueue
 
@@ -190,7 +190,20 @@ class ConsoleSmsProvider:
         log.info("sms sent", extra={"provider": self.name})
 
 
-SMS_PROVIDERS: dict[str, type[ConsoleSmsProvider]] = {"console": ConsoleSmsProvider}
+class LocmemSmsProvider(ConsoleSmsProvider):
+    """Tests: each text is kept as (phone, text) in the app's outbox (``sms_outbox()``), like Flask-Mailman's locmem."""
+
+    name = "locmem"
+
+    def send(self, phone: str, text: str) -> None:
+        sms_outbox().append((phone, text))
+
+
+def sms_outbox() -> list[tuple[str, str]]:
+    return current_app.extensions.setdefault("evosync_sms_outbox", [])
+
+
+SMS_PROVIDERS: dict[str, type[ConsoleSmsProvider]] = {"console": ConsoleSmsProvider, "locmem": LocmemSmsProvider}
 
 
 def sms_provider() -> ConsoleSmsProvider:

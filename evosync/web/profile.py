@@ -46,6 +46,10 @@ class ProfileForm(FlaskForm):
         validators=[Optional(), Length(max=32)],
         description=_l("For urgent alerts about your shop, e.g. +7 912 345-67-89."),
     )
+    sms_alerts = BooleanField(
+        _l("Also send me an SMS when syncing with VK stops, and when it works again"),
+        description=_l("We always send an email; an SMS only with this box ticked and a phone number above."),
+    )
     email = EmailField(
         _l("Email"),
         validators=[DataRequired(), Length(max=255)],
@@ -83,7 +87,9 @@ def edit():
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
         try:
-            new_email = accounts.update_profile(user, form.name.data, form.phone.data, form.email.data)
+            new_email = accounts.update_profile(
+                user, form.name.data, form.phone.data, form.email.data, sms_alerts=form.sms_alerts.data
+            )
         except accounts.FieldError as exc:
             getattr(form, exc.field).errors.append(str(exc))
         else:

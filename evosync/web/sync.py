@@ -17,6 +17,7 @@ from ..auth import permission_required
 from ..extensions import db
 from ..models import ConnectionState, LinkStatus, RunStatus, SyncLink, SyncRun, VkConnection
 from ..redis_conn import get_redis
+from ..services import incidents
 from ..services.connections import NotConnectedError, get_evotor_connection, get_vk_connection
 from ..services.evotor_catalog import store_enabled_map
 from ..services.onboarding import onboarding_for
@@ -154,6 +155,7 @@ def dashboard():
         can_run=current_user.has_permission("sync.run"),
         attention=rejected_items(user_id),
         vk_item_url=vk_item_url,
+        incident=incidents.banner_for(user_id),
     )
 
 

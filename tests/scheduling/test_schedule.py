@@ -22,6 +22,7 @@ from evosync.redis_conn import get_redis
 
 ALL_IDS = [
     "periodic-apply_catalog_events",
+    "periodic-check_incidents",
     "periodic-housekeeping",
     "periodic-recover_stalled_syncs",
     "periodic-refresh_catalog",
@@ -76,7 +77,12 @@ def test_removed_and_changed_entries_are_reconciled(app):
 
     assert sorted(result.removed) == ["housekeeping", "legacy-hourly"]
     assert result.replaced == ["refresh_vk_catalog"]
-    assert sorted(result.kept) == ["apply_catalog_events", "recover_stalled_syncs", "refresh_catalog"]
+    assert sorted(result.kept) == [
+        "apply_catalog_events",
+        "check_incidents",
+        "recover_stalled_syncs",
+        "refresh_catalog",
+    ]
     assert scheduled_periodic_ids(scheduler) == [i for i in ALL_IDS if i != "periodic-housekeeping"]
     vk_job = next(j for j in scheduler.get_jobs() if j.id == "periodic-refresh_vk_catalog")
     assert vk_job.meta["interval"] == 120
@@ -98,12 +104,12 @@ def test_scheduler_tick_moves_due_jobs_and_health_reports_it(app, client):
     scheduler.enqueue_jobs()  # what each loop of scheduler.run() does
 
     assert redis.exists(LAST_TICK_KEY)
-    assert Queue("default", connection=redis).count == 3
+    assert Queue("default", connection=redis).count == 4
     assert Queue("high", connection=redis).count == Queue("low", connection=redis).count == 1
     resp = client.get("/health")
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body["queues"] == {"high": 1, "default": 3, "low": 1}
+    assert body["queues"] == {"high": 1, "default": 4, "low": 1}
     assert body["workers"] == 0
     assert body["scheduler"]["seconds_ago"] < 60
     health_doc = client.get("/openapi.json").get_json()["paths"]["/health"]["get"]["responses"]["200"]
