@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
 
-from .config import engine_options, env_str, load_config, load_env_file
+from .config import ConfigError, engine_options, env_str, load_config, load_env_file
 from .crypto import secret_box
 from .extensions import babel, bootstrap, csrf, db, mail, migrate
 from .i18n import init_translations, select_locale
@@ -75,6 +76,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def create_app_or_exit() -> Flask:
+    """create_app() for the process entry points (gunicorn's wsgi, the worker, the scheduler): a configuration
+    error is one line on stderr naming the setting, and exit status 78 (EX_CONFIG), not a traceback."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        sys.stderr.write(f"EvoSync cannot start: {exc}\n")
+        raise SystemExit(78) from None
 
 
 def _register_blueprints(app: Flask) -> None:

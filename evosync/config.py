@@ -91,6 +91,7 @@ KNOWN_PLACEHOLDERS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+MIN_DASHBOARD_PASSWORD = 12  # the compose rq-dashboard service (evosync/dashboard.py)
 
 
 def secret_problem(name: str, value: str) -> str | None:
