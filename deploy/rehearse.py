@@ -25,6 +25,7 @@ instance an older main) with this script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import re
@@ -86,7 +87,7 @@ class Image:
     def path(self, image_path: str) -> Path:
         """Where an image path lives here: the code under WORK/image, absolute paths outside /app as they are
         (the user's home and its instance folder are real, as the user is)."""
-        if image_path.startswith("/home/") or image_path.startswith("/tmp"):
+        if image_path.startswith("/home/"):
             return Path(image_path)
         return self.root / image_path.lstrip("/")
 
@@ -96,8 +97,8 @@ class Image:
 
     def build(self) -> None:
         self.root.mkdir(parents=True)
-        os.chmod(self.work, 0o755)
-        os.chmod(self.root, 0o755)
+        os.chmod(self.work, 0o755)  # noqa: S103 - the image's user must reach the code and the venv
+        os.chmod(self.root, 0o755)  # noqa: S103
         # The system's python3 (Debian's, with python3-venv): one the image's user can run, as the image's is.
         subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(self.venv)], check=True)
         for instruction, args in dockerfile_instructions(self.tree / "Dockerfile"):
@@ -149,15 +150,16 @@ class Image:
                 pwd.getpwnam(name)
                 say(f"image user {name} exists already (uid {pwd.getpwnam(name).pw_uid})")
             except KeyError:
-                with_uid = subprocess.run(command, shell=True, capture_output=True, text=True)
+                # The Dockerfile's RUN lines are shell commands, run as Docker runs them.
+                with_uid = subprocess.run(command, shell=True, capture_output=True, text=True)  # noqa: S602
                 if with_uid.returncode != 0:  # the uid is taken on this machine: any uid will do here
-                    subprocess.run(re.sub(r"--uid \d+ ", "", command), shell=True, check=True)
+                    subprocess.run(re.sub(r"--uid \d+ ", "", command), shell=True, check=True)  # noqa: S602
             return
         env = {**os.environ, **self.env, "PATH": f"{self.venv}/bin:{os.environ['PATH']}"}
         if command.startswith("pip "):
             say(f"RUN {command} (a fresh venv, {self.venv})")
         run_as = None if self.user == "root" else self.user
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S602 - a Dockerfile RUN line
             command, shell=True, cwd=self.app_dir, env=env, user=run_as, group=run_as, capture_output=True, text=True
         )
         if result.returncode != 0:
@@ -591,10 +593,8 @@ def wait_until(probe, seconds: float, message: str):
 
 
 def with_group_gone(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def tail(path: Path, lines: int = 30) -> str:
