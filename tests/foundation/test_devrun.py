@@ -34,8 +34,9 @@ def _listening(port: int) -> bool:
     reason="make run uses its own SQLite and Redis: the SQLite pass of the suite covers it",
 )
 def test_ctrl_c_stops_everything_in_order_without_a_traceback(tmp_path):
-    """Ctrl-C reaches `make run`'s whole process group, as a terminal sends it; web, worker and scheduler stop
-    first, then the sandbox and Redis; the output has no traceback and no port is left open."""
+    """With .env.example copied verbatim, `make run` starts; Ctrl-C reaches its whole process group, as a terminal
+    sends it; web, worker and scheduler stop first, then the sandbox and Redis; the output has no traceback and no
+    port is left open."""
     web, sandbox, redis = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(
@@ -43,7 +44,7 @@ def test_ctrl_c_stops_everything_in_order_without_a_traceback(tmp_path):
         SANDBOX_PORT=str(sandbox),
         DEVRUN_REDIS_PORT=str(redis),
         EVOSYNC_INSTANCE_PATH=str(tmp_path / "instance"),
-        EVOSYNC_DOTENV=str(tmp_path / "no.env"),
+        EVOSYNC_DOTENV=str(ROOT / ".env.example"),  # `cp .env.example .env` as it is
         SCHEDULER_INTERVAL_SECONDS="0.5",
         PYTHONUNBUFFERED="1",
     )
