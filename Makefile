@@ -43,12 +43,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
-	$(BIN)/ruff check evosync tests bench worker.py scheduler.py wsgi.py
-	$(BIN)/ruff format --check evosync tests bench worker.py scheduler.py wsgi.py
+	$(BIN)/ruff check evosync tests bench deploy worker.py scheduler.py wsgi.py
+	$(BIN)/ruff format --check evosync tests bench deploy worker.py scheduler.py wsgi.py
 
 format: $(STAMP)
-	$(BIN)/ruff format evosync tests bench worker.py scheduler.py wsgi.py
-	$(BIN)/ruff check --fix evosync tests bench worker.py scheduler.py wsgi.py
+	$(BIN)/ruff format evosync tests bench deploy worker.py scheduler.py wsgi.py
+	$(BIN)/ruff check --fix evosync tests bench deploy worker.py scheduler.py wsgi.py
 
 # Catalogs: extract every _()/_l() string, merge into evosync/translations/*/LC_MESSAGES/messages.po.
 # The app compiles the .po files itself at start-up (evosync/i18n.py); tests/i18n fails while a string is untranslated.

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 
-from evosync import create_app
+from evosync import create_app_or_exit
 
 log = logging.getLogger("evosync.scheduler")
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=None, help="seconds between scheduler ticks")
     parser.add_argument("--reconcile-only", action="store_true", help="reconcile the periodic jobs and exit")
     args = parser.parse_args(argv)
-    app = create_app()
+    app = create_app_or_exit()
     with app.app_context():
         from evosync.jobs.schedule import reconcile_schedule, run_scheduler
         from evosync.redis_conn import get_redis

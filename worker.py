@@ -21,7 +21,7 @@ import logging
 import redis
 from rq import Worker
 
-from evosync import create_app
+from evosync import create_app_or_exit
 from evosync.extensions import db
 from evosync.jobs.queues import QUEUES
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=None, help="worker name (default: host and pid)")
     parser.add_argument("--logging-level", default="WARNING")
     args = parser.parse_args(argv)
-    app = create_app()
+    app = create_app_or_exit()
     with app.app_context():
         connection = worker_connection(app.config["REDIS_URL"])
         worker = AppWorker(args.queues, connection=connection, name=args.name)

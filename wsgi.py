@@ -1,5 +1,5 @@
 """The WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
 
-from evosync import create_app
+from evosync import create_app_or_exit
 
-app = create_app()
+app = create_app_or_exit()

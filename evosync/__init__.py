@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
+import sys
 import time
 import uuid
 from pathlib import Path
 
-from dotenv import load_dotenv
 from flask import Flask, g, request
 
-from .config import engine_options, load_config
+from .config import ConfigError, engine_options, env_str, load_config, load_env_file
 from .crypto import secret_box
 from .extensions import babel, bootstrap, csrf, db, mail, migrate
 from .i18n import init_translations, select_locale
@@ -25,8 +24,11 @@ log = logging.getLogger("evosync.request")
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, admin, CLI — in this order."""
-    load_dotenv(os.environ.get("EVOSYNC_DOTENV", ".env"), override=False)
-    app = Flask(__name__, instance_relative_config=False)
+    load_env_file(env_str("EVOSYNC_DOTENV", ".env"))
+    # State (compiled translations, a SQLite file) lives outside the code tree when EVOSYNC_INSTANCE_PATH says
+    # where: the image sets it to the app user's home, since the code there is root's and read-only.
+    instance_path = env_str("EVOSYNC_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=False, instance_path=instance_path or None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(load_config(app.instance_path))
     if overrides:
@@ -36,8 +38,13 @@ def create_app(overrides: dict | None = None) -> Flask:
             app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["VERSION"] = __version__
     configure_logging(app.config["LOG_LEVEL"])
-    if not app.config["ENCRYPTION_KEY"]:
+    if not app.config["ENCRYPTION_KEY"]:  # development only: production refuses to start without it
         logging.getLogger("evosync").warning("ENCRYPTION_KEY is unset: secrets use a key derived from SECRET_KEY")
+    if app.config["PRODUCTION"] and not app.config["SESSION_COOKIE_SECURE"]:
+        logging.getLogger("evosync").warning(
+            "BASE_URL is plain http: login cookies are sent without the Secure flag (fine for a LAN trial; "
+            "put TLS in front and set an https BASE_URL for production)"
+        )
     secret_box.configure(app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"])
 
     db.init_app(app)
@@ -69,6 +76,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def create_app_or_exit() -> Flask:
+    """create_app() for the process entry points (gunicorn's wsgi, the worker, the scheduler): a configuration
+    error is one line on stderr naming the setting, and exit status 78 (EX_CONFIG), not a traceback."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        sys.stderr.write(f"EvoSync cannot start: {exc}\n")
+        raise SystemExit(78) from None
 
 
 def _register_blueprints(app: Flask) -> None:

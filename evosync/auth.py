@@ -205,11 +205,17 @@ def _on_user_authenticated(sender, user, **extra) -> None:
 def _on_password_reset(sender, user, **extra) -> None:
     from .services import accounts
 
-    accounts.clear_failed_logins(user)
+    accounts.on_password_reset(user)
 
 
-def _redirect_to(endpoint: str):
+def _redirect_to(endpoint: str, token_endpoint: str):
+    """Flask-Security's bare /confirm-email and /reset-password go to our pages; a link of the form
+    ``?token=...`` (as some mail clients and seeds write it) goes to the token's own page instead."""
+
     def view(*args, **kwargs):
+        token = request.args.get("token", "").strip()
+        if token:
+            return redirect(url_for(token_endpoint, token=token))
         return redirect(url_for(endpoint))
 
     return view
@@ -224,8 +230,12 @@ def init_security(app: Flask) -> None:
     security.init_app(app, user_datastore, login_form=EvoSyncLoginForm)
     # Flask-Security's own "send me a link" forms say whether an address has an account; ours
     # (/forgot-password, /resend-confirm in web/auth_extra.py) answer the same either way.
-    app.view_functions["security.forgot_password"] = _redirect_to("auth_extra.forgot_password")
-    app.view_functions["security.send_confirmation"] = _redirect_to("auth_extra.resend_confirm")
+    app.view_functions["security.forgot_password"] = _redirect_to(
+        "auth_extra.forgot_password", "security.reset_password"
+    )
+    app.view_functions["security.send_confirmation"] = _redirect_to(
+        "auth_extra.resend_confirm", "security.confirm_email"
+    )
     # The session is the only way in: EvoSync hands out no authentication tokens. Flask-Security's request loader
     # would look for one on every anonymous request, parsing each JSON body (every catalog webhook) to do so.
     app.login_manager.request_loader(_no_token_login)

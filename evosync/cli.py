@@ -133,10 +133,15 @@ def users_cli() -> None:
 @click.argument("email")
 @click.option("--password", default=None, help="Else $EVOSYNC_PASSWORD, else read from stdin (prompted on a terminal).")
 @click.option("--role", default="user", show_default=True, help="system, admin or user.")
+@click.option("--admin", "as_admin", is_flag=True, help="Shorthand for --role admin.")
 @click.option("--name", default="", help="Display name.")
 @with_appcontext
-def users_create_command(email: str, password: str | None, role: str, name: str) -> None:
+def users_create_command(email: str, password: str | None, role: str, as_admin: bool, name: str) -> None:
     """Create an active, confirmed user with one role (non-interactive when the password is given)."""
+    if as_admin:
+        if role not in ("user", "admin"):
+            raise click.UsageError("--admin and --role disagree: pass one of them")
+        role = "admin"
     import os
     import sys
 

@@ -16,13 +16,26 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message says which one and what to do."""
 
 
+def env_raw(name: str) -> str | None:
+    """The one rule for every setting: unset, empty or blank all mean "not set" (None); otherwise stripped.
+
+    ``.env.example`` lists every variable with an empty value, and docker compose passes such lines on as
+    empty strings: an empty line must give the documented default, never an empty URL or path.
+    """
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    value = env_raw(name)
+    return default if value is None else value
 
 
 def env_int(name: str, default: int, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = env_raw(name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -34,8 +47,8 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = env_raw(name)
+    if raw is None:
         return default
     try:
         return float(raw)
@@ -44,15 +57,73 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    raw = env_raw(name)
+    if raw is None:
         return default
-    value = raw.strip().lower()
+    value = raw.lower()
     if value in {"1", "true", "yes", "on"}:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def load_env_file(path: str | os.PathLike) -> None:
+    """Read a .env file into the environment: a value there fills a variable that is unset *or empty*
+    (the same rule as env_raw), and never replaces one the process was given."""
+    from dotenv import dotenv_values
+
+    for name, value in dotenv_values(path).items():
+        if value is not None and env_raw(name) is None:
+            os.environ[name] = value
+
+
+# Values that only ever appear in examples and docs; production refuses them for any secret.
+KNOWN_PLACEHOLDERS = frozenset(
+    {
+        DEFAULT_SECRET_KEY,
+        "change-me-to-a-long-random-string",
+        "change-me",
+        "changeme",
+        "secret",
+        "password",
+        "evosync",
+    }
+)
+MIN_SECRET_LENGTH = 32
+MIN_DASHBOARD_PASSWORD = 12  # the compose rq-dashboard service (evosync/dashboard.py)
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why ``value`` is not fit to be the production secret ``name`` (None when it is)."""
+    if not value:
+        return f"{name} is not set"
+    lowered = value.lower()
+    if lowered in KNOWN_PLACEHOLDERS or "change-me" in lowered or "changeme" in lowered:
+        return f"{name} is a placeholder from the examples"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"{name} is too short ({len(value)} characters; at least {MIN_SECRET_LENGTH})"
+    return None
+
+
+def check_production_secrets(secret_key: str, encryption_key: str, webhook_secret: str) -> None:
+    """Production refuses a missing, placeholder or short SECRET_KEY or ENCRYPTION_KEY (and a weak
+    EVOTOR_WEBHOOK_SECRET when one is set), naming every variable at fault in one message."""
+    problems = [
+        problem
+        for problem in (
+            secret_problem("SECRET_KEY", secret_key),
+            secret_problem("ENCRYPTION_KEY", encryption_key),
+            secret_problem("EVOTOR_WEBHOOK_SECRET", webhook_secret) if webhook_secret else None,
+        )
+        if problem
+    ]
+    if problems:
+        raise ConfigError(
+            "; ".join(problems)
+            + ". Production needs long random secrets: generate each with "
+            + "python3 -c 'import secrets; print(secrets.token_urlsafe(48))' (README, Deploy)"
+        )
 
 
 def normalise_database_url(url: str) -> str:
@@ -82,13 +153,16 @@ def load_config(instance_path: str) -> dict:
     env = env_str("EVOSYNC_ENV", env_str("FLASK_ENV", "development")).lower()
     production = env == "production"
     secret_key = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
-    if production and secret_key in {"", DEFAULT_SECRET_KEY}:
-        raise ConfigError("SECRET_KEY is unset or the development default: set a long random SECRET_KEY for production")
+    encryption_key = env_str("ENCRYPTION_KEY")
+    if production:
+        check_production_secrets(env_str("SECRET_KEY"), encryption_key, env_str("EVOTOR_WEBHOOK_SECRET"))
     database_url = normalise_database_url(
         env_str("DATABASE_URL", "sqlite:///" + str(Path(instance_path) / "evosync.db"))
     )
-    encryption_key = env_str("ENCRYPTION_KEY")
     base_url = env_str("BASE_URL", "http://localhost:8000").rstrip("/")
+    # Cookies follow BASE_URL's scheme: Secure behind TLS (https), plain on an http LAN trial, where a Secure
+    # cookie would never come back and nobody could log in (README, Deploy: "TLS").
+    https = base_url.lower().startswith("https://")
     email_provider = env_str("EMAIL_PROVIDER", "console")
     if email_provider not in {"console", "smtp"}:
         raise ConfigError(f"EMAIL_PROVIDER must be console or smtp, got {email_provider!r}")
@@ -106,7 +180,7 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "REDIS_URL": env_str("REDIS_URL", "redis://127.0.0.1:6390/0"),
         "BASE_URL": base_url,
-        "PREFERRED_URL_SCHEME": "https" if base_url.startswith("https") else "http",
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
         "EVOTOR_APP_ID": env_str("EVOTOR_APP_ID"),
         "EVOTOR_WEBHOOK_SECRET": env_str("EVOTOR_WEBHOOK_SECRET"),
         "EVOTOR_API_URL": env_str("EVOTOR_API_URL", "https://api.evotor.ru").rstrip("/"),
@@ -173,6 +247,6 @@ def load_config(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_SECURE": production,
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_SECURE": https,
     }

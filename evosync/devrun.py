@@ -1,10 +1,15 @@
 """`make run`: a local Redis, the sandbox emulators, migrations, the demo account, then web + worker + scheduler.
 
-Everything runs in this terminal; Ctrl-C stops it all. Nothing here is used in production.
+Everything runs in this terminal; Ctrl-C stops it all, in order: web, worker and scheduler first (the worker
+finishes its job, the scheduler lets go of its lock), then the sandbox and Redis they were still talking to.
+Each child runs in a process group of its own, so the terminal's Ctrl-C reaches only this process, which
+decides the order; a child that does not stop in time is killed with its whole group (gunicorn's workers too).
+Nothing here is used in production.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WEB_PORT = int(os.environ.get("PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
-REDIS_PORT = 6390
+REDIS_PORT = int(os.environ.get("DEVRUN_REDIS_PORT", "6390"))
+STOP_SECONDS = 15  # a child's time to stop after SIGTERM before its process group is killed
 
 
 def redis_server_command(port: int, data_dir: str | Path) -> list[str]:
@@ -63,17 +69,70 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
+class Child:
+    """A process started by `make run`, in its own process group."""
+
+    def __init__(self, name: str, proc: subprocess.Popen) -> None:
+        self.name = name
+        self.proc = proc
+
+    def stop(self) -> None:
+        """SIGTERM to the child (gunicorn's master passes it to its workers); its group killed if it lingers."""
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                _say(f"{self.name} did not stop in {STOP_SECONDS} s: killing it")
+        # whatever is left of its group (a gunicorn worker whose master died) goes too
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        _say(f"stopped {self.name} (exit {self.proc.returncode}, {time.monotonic() - started:.1f} s)")
+
+
+def stop_all(children: list[Child]) -> None:
+    """The app processes (web, worker, scheduler) in that order, then the infrastructure they use, newest first."""
+    apps = [c for c in children if c.name in APP_PROCESSES]
+    infrastructure = [c for c in reversed(children) if c.name not in APP_PROCESSES]
+    for child in [*apps, *infrastructure]:
+        child.stop()
+
+
+APP_PROCESSES = ("web", "worker", "scheduler")
+
+
 def main() -> None:
-    children: list[subprocess.Popen] = []
+    children: list[Child] = []
+    stopping = False
+
+    def on_signal(*_args) -> None:
+        nonlocal stopping
+        if stopping:
+            return  # a second Ctrl-C while stopping: the order is already being kept
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
     try:
-        _main(children)
+        code = _main(children)
+    except KeyboardInterrupt:
+        stopping = True
+        _say("stopping...")
+    except subprocess.CalledProcessError as exc:
+        stopping = True
+        _say(f"{' '.join(exc.cmd[3:])} failed (exit {exc.returncode}); stopping")
+        code = 1
     finally:
-        for proc in reversed(children):
-            if proc.poll() is None:
-                proc.terminate()
+        stopping = True
+        stop_all(children)
+    raise SystemExit(code)
 
 
-def _main(children: list[subprocess.Popen]) -> None:
+def _main(children: list[Child]) -> int:
     env = dict(os.environ)
     env.setdefault("DEMO_MODE", "true")
     env.setdefault("BASE_URL", f"http://localhost:{WEB_PORT}")
@@ -82,25 +141,12 @@ def _main(children: list[subprocess.Popen]) -> None:
     env.setdefault("LOG_LEVEL", "WARNING")
 
     def spawn(args: list[str], name: str) -> subprocess.Popen:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env)
-        children.append(proc)
+        # A session of its own: the terminal's Ctrl-C goes to us only, and we stop the children in order.
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+        children.append(Child(name, proc))
         _say(f"{name} started (pid {proc.pid})")
         return proc
 
-    def stop(*_args) -> None:
-        _say("stopping...")
-        for proc in reversed(children):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in children:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     python = sys.executable
 
     if not env.get("REDIS_URL"):
@@ -108,7 +154,7 @@ def _main(children: list[subprocess.Popen]) -> None:
         if _port_open(REDIS_PORT):
             _say(f"using the Redis already on 127.0.0.1:{REDIS_PORT}")
         else:
-            data = ROOT / "instance" / "redis"
+            data = Path(env.get("EVOSYNC_INSTANCE_PATH") or ROOT / "instance") / "redis"
             data.mkdir(parents=True, exist_ok=True)
             spawn(redis_server_command(REDIS_PORT, data), "redis")
             _wait_port(REDIS_PORT, "redis")
@@ -125,9 +171,9 @@ def _main(children: list[subprocess.Popen]) -> None:
             _wait_port(SANDBOX_PORT, "sandbox")
 
     flask = [python, "-m", "flask", "--app", "evosync"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, start_new_session=True)
     if demo:
-        subprocess.run([*flask, "demo-setup"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*flask, "demo-setup"], cwd=ROOT, env=env, check=True, start_new_session=True)
 
     spawn(
         [
@@ -142,6 +188,9 @@ def _main(children: list[subprocess.Popen]) -> None:
             "4",
             "--log-level",
             "warning",
+            # gunicorn waits out the whole graceful timeout on stop (30 s by default): a dev server needs 3
+            "--graceful-timeout",
+            "3",
             "wsgi:app",
         ],
         "web",
@@ -157,11 +206,11 @@ def _main(children: list[subprocess.Popen]) -> None:
         _say(f"emulated VK market: http://localhost:{WEB_PORT}/vk-catalog/albums (after logging in)")
     _say("Ctrl-C stops everything")
     while True:
-        for proc in children:
-            if proc.poll() is not None:
-                _say(f"a process exited with code {proc.returncode}; stopping")
-                stop()
-        time.sleep(1)
+        for child in children:
+            if child.proc.poll() is not None:
+                _say(f"{child.name} exited with code {child.proc.returncode}; stopping")
+                return 1
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

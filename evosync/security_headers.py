@@ -86,14 +86,13 @@ def init_security_headers(app: Flask) -> Talisman:
         content_security_policy=build_policy(jivosite=jivosite, production=production),
         content_security_policy_nonce_in=nonce_in,
         referrer_policy="strict-origin-when-cross-origin",
-        session_cookie_secure=production,
+        # Secure follows BASE_URL's scheme (config.py): over plain http a Secure cookie never comes back.
+        session_cookie_secure=bool(app.config.get("SESSION_COOKIE_SECURE")),
         session_cookie_http_only=True,
         session_cookie_samesite="Lax",
         permissions_policy={"camera": "()", "microphone": "()", "geolocation": "()"},
     )
     app.config.update(REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")
-    if production:
-        app.config.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
     for admin in app.extensions.get("admin", []):  # Flask-Admin marks its inline blocks with this nonce
         admin.csp_nonce_generator = talisman._get_nonce
     return talisman

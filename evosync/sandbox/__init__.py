@@ -25,8 +25,9 @@ class Sandbox:
     >>> sb.stop()   # doctest: +SKIP
     """
 
-    def __init__(self, seed: int = 0, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, seed: int = 0, host: str = "127.0.0.1", port: int = 0, ssl_context=None):
         self.seed = seed
+        self.ssl_context = ssl_context  # an ssl.SSLContext: serve HTTPS (e.g. behind a private CA in tests)
         self.host = host
         self.port = port  # 0: a free port is chosen at start()
         self.evotor = EvotorState(seed=seed)
@@ -39,7 +40,7 @@ class Sandbox:
         """Listen on host:port (a free port when 0) in a daemon thread; returns self."""
         if self._server is not None:
             return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self._server = make_server(self.host, self.port, self.app, threaded=True, ssl_context=self.ssl_context)
         self.port = self._server.server_port
         self.evotor.public_base_url = self.base_url
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox:{self.port}", daemon=True)
@@ -64,7 +65,7 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     @property
     def evotor_url(self) -> str:

@@ -131,6 +131,34 @@ def on_registered(user: User) -> None:
     db.session.commit()
 
 
+def on_password_reset(user: User) -> None:
+    """Flask-Security's password_reset signal: the link came to the address, so a pending user (an Evotor
+    install, an unfinished invite) is now confirmed and active; failed logins are forgotten."""
+    if user.status == UserStatus.PENDING:
+        user.status = UserStatus.ACTIVE
+        user.confirmed_at = user.confirmed_at or utcnow()
+        log.info("pending account activated by a password reset", extra={"user_id": user.id})
+    user.failed_login_count = 0
+    user.locked_until = None
+    db.session.commit()
+
+
+def send_welcome(user: User) -> None:
+    """The welcome email of an account Evotor created with an address: one link to choose a password, which
+    also confirms the address (the invite flow). A failure to queue it is logged, never raised: the account
+    exists, and "Forgot your password?" reaches it as well."""
+    try:
+        create_invite(
+            user.email,
+            None,
+            inviter_name=_("Evotor"),
+            subject=_("Welcome to EvoSync: please confirm your email"),
+        )
+    except Exception as exc:  # noqa: BLE001 - Redis or SMTP trouble must not fail Evotor's webhook
+        db.session.rollback()
+        log.warning("welcome email not sent", extra={"user_id": user.id, "error": type(exc).__name__})
+
+
 def on_email_confirmed(user: User) -> None:
     """Flask-Security's user_confirmed signal: a pending user becomes active (a suspended one stays suspended)."""
     if user.status == UserStatus.PENDING:
@@ -209,11 +237,19 @@ def ip_failure_key(ip: str) -> str:
 # --- Invites -------------------------------------------------------------------------------------------------------
 
 
-def create_invite(email: str, invited_by: User | None, send: bool = True) -> tuple[Invite, str]:
+def create_invite(
+    email: str,
+    invited_by: User | None,
+    send: bool = True,
+    *,
+    inviter_name: str = "",
+    subject: str = "",
+) -> tuple[Invite, str]:
     """Invite someone by email: a pending user plus a single-use link valid INVITE_EXPIRE_HOURS.
 
     Only a keyed hash of the token is stored; the link is returned (to show the admin) and, when send is
     true, emailed to the address. An earlier unused invite for the same address stops working.
+    ``inviter_name`` and ``subject`` word the email when no person invites (the Evotor welcome email).
     """
     email = normalize_email(email)
     user = find_user_by_email(email)
@@ -239,9 +275,9 @@ def create_invite(email: str, invited_by: User | None, send: bool = True) -> tup
         notifications.send_templated_email(
             invite.email,
             "invite",
-            _("You are invited to EvoSync"),
+            subject or _("You are invited to EvoSync"),
             invite_url=url,
-            inviter=(invited_by.name or invited_by.email) if invited_by else "",
+            inviter=(invited_by.name or invited_by.email) if invited_by else inviter_name,
             expire_hours=current_app.config["INVITE_EXPIRE_HOURS"],
         )
     log.info("invite created", extra={"invite_id": invite.id, "invited_by": invite.invited_by_id})

@@ -5,9 +5,12 @@ PartnerError carrying the HTTP status and Evotor's error code; the web layer tur
 ``{"errors": [{"code", "reason"}]}``. All operations are idempotent: Evotor repeats deliveries.
 
 Accounts created by /user/create are *pending* and have no password. With an email (from a custom field)
-the merchant sets a password through "Forgot password" or an admin's invite. Without an email the account
-gets a placeholder address ``evotor-<userId>@evotor.invalid`` (the reserved .invalid domain never receives
-mail): the Evotor connection works at once, and an admin can give the account a real email later.
+the merchant gets a welcome email at once: its link sets a password, confirms the address and logs them in
+("Forgot password" works as well). Without an email the account gets a placeholder address
+``evotor-<userId>@evotor.invalid`` (the reserved .invalid domain never receives mail): the Evotor connection
+works at once, and an admin claims the account for its owner by giving it a real email and sending an invite;
+a merchant who already has an account links it through /user/verify instead. When Evotor sends the cloud
+token (/user/token) the catalog refresh is queued at once, whatever the account's status.
 """
 
 from __future__ import annotations
@@ -170,10 +173,12 @@ def create_user(body: dict[str, Any]) -> dict[str, str]:
     conn.source = SOURCE_WEBHOOK
     answer = _answer(conn)
     _commit_or_conflict()
-    log.info(
-        "evotor user/create: account created",
-        extra={"user_id": user.id, "placeholder": email.endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)},
-    )
+    placeholder = email.endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)
+    log.info("evotor user/create: account created", extra={"user_id": user.id, "placeholder": placeholder})
+    if not placeholder:
+        from .accounts import send_welcome
+
+        send_welcome(user)
     return answer
 
 
@@ -221,6 +226,20 @@ def store_cloud_token(body: dict[str, Any]) -> None:
     conn.last_error_at = None
     _commit_or_conflict()
     log.info("evotor user/token: cloud token stored", extra={"user_id": conn.user_id})
+    _queue_first_refresh(conn.user_id)
+
+
+def _queue_first_refresh(user_id: int) -> None:
+    """Mirror the catalog now that we may read it (pending accounts included: the scheduled refresh skips
+    them until they are active). Redis trouble is logged; Evotor's delivery still succeeds."""
+    from ..jobs.catalog import enqueue_catalog_refresh
+
+    try:
+        enqueue_catalog_refresh(user_id)
+    except Exception as exc:  # noqa: BLE001 - the token is stored; the next scheduled refresh catches up
+        log.warning(
+            "catalog refresh not queued after user/token", extra={"user_id": user_id, "error": type(exc).__name__}
+        )
 
 
 def handle_installation_event(body: dict[str, Any]) -> str:

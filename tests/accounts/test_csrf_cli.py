@@ -67,3 +67,17 @@ def test_cli_set_role_and_list(app, runner):
     output = runner.invoke(args=["users", "list"]).output
     assert re.search(r"a@example\.com\tadmin\tactive", output)
     assert re.search(r"b@example\.com\tuser\tsuspended", output)
+
+
+def test_users_create_admin_flag(runner):
+    """`flask users create --admin EMAIL` (the README's compose command) makes an active admin."""
+    from evosync.services.accounts import find_user_by_email
+
+    result = runner.invoke(args=["users", "create", "--admin", "ops@example.com", "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    user = find_user_by_email("ops@example.com")
+    assert user.role_names == {"admin"} and user.status == "active" and user.confirmed_at is not None
+    clash = runner.invoke(
+        args=["users", "create", "--admin", "x@example.com", "--role", "system", "--password", PASSWORD]
+    )
+    assert clash.exit_code != 0 and "disagree" in clash.output

@@ -127,8 +127,10 @@ def test_evotor_disconnect_forgets_the_token(merchant_client, merchant, evotor_a
     assert 'data-state="not_connected"' in merchant_client.get("/connections").get_data(as_text=True)
 
 
-def test_connected_by_evotor_is_shown(partner, merchant_client, merchant):
-    """A connection made through the partner webhooks shows as connected by Evotor."""
+def test_connected_by_evotor_is_shown(partner, merchant_client, merchant, sandbox):
+    """A connection made through the partner webhooks shows as connected by Evotor (the token is a real one of the
+    emulator: the catalog refresh runs as soon as it arrives)."""
+    sandbox.evotor.add_account("cloud-token-from-evotor")
     partner("/user/verify", {"userId": "01-1", "login": merchant.email, "password": "Correct-Horse-9"})
     partner("/user/token", {"userId": "01-1", "token": "cloud-token-from-evotor"})
     page = merchant_client.get("/connections").get_data(as_text=True)

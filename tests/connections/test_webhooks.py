@@ -232,8 +232,9 @@ def test_verify_conflicts(partner):
 # ------------------------------------------------------------------------------------------- /user/token
 
 
-def test_token_makes_connection_live(partner):
+def test_token_makes_connection_live(partner, sandbox):
     """The cloud token of a linked user is stored encrypted and the connection becomes connected by Evotor."""
+    sandbox.evotor.add_account("evotor-cloud-token-123")
     partner("/user/create", {"userId": EVOTOR_USER, "email": "shop@example.com"})
     response = partner("/user/token", {"userId": EVOTOR_USER, "token": "evotor-cloud-token-123"})
     assert response.status_code == 200 and response.is_json

@@ -49,32 +49,70 @@ def test_every_setting_is_in_the_readme():
     assert missing == []
 
 
+def _command(service: dict) -> str:
+    command = service["command"]
+    return command if isinstance(command, str) else " ".join(command)
+
+
 def test_compose_services_commands_and_variables_exist():
     """Every compose service runs something the project has, and every variable it uses is documented."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"web", "worker", "scheduler", "dashboard", "db", "redis"} <= set(services)
-    for name in ("web", "worker", "scheduler", "dashboard"):
-        command = services[name]["command"]
-        command = command if isinstance(command, str) else " ".join(command)
+    assert {"migrate", "web", "worker", "scheduler", "dashboard", "db", "redis"} <= set(services)
+    for name in ("migrate", "web", "worker", "scheduler", "dashboard"):
+        command = _command(services[name])
         for script in re.findall(r"python (\w+\.py)", command):
             assert (ROOT / script).is_file(), f"{name}: {script} missing"
+        for module in re.findall(r"python -m ([\w.]+)", command):
+            assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), f"{name}: {module} missing"
         if "wsgi:app" in command:
             assert (ROOT / "wsgi.py").is_file()
-        if "flask --app evosync" in command:
-            assert (ROOT / "evosync" / "__init__.py").is_file()
-        if "rq-dashboard" in command:
-            assert "rq-dashboard==" in (ROOT / "requirements.txt").read_text()
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     env_example = (ROOT / ".env.example").read_text(encoding="utf-8")
-    for variable in set(re.findall(r"\$\$?\{(\w+)\}", text)):
+    for variable in set(re.findall(r"\$\$?\{(\w+)", text)):
         assert re.search(rf"^{variable}=", env_example, re.M), f"{variable} not in .env.example"
     assert services["db"]["image"].startswith("mariadb:11.4") and "healthcheck" in services["db"]
-    assert services["redis"]["image"].startswith("redis:7")
+    assert services["redis"]["image"].startswith("redis:7") and "healthcheck" in services["redis"]
     assert "8080:8000" in services["web"]["ports"] and "5555:5555" in services["dashboard"]["ports"]
 
 
-def test_dockerfile_runs_gunicorn_as_non_root():
+def test_compose_migrates_once_before_the_app_starts_and_checks_health():
+    """Migrations run in their own one-off service; web, worker and scheduler wait for it to succeed, run no
+    migration themselves, and each has a health check of its own."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    assert _command(services["migrate"]) == "flask db upgrade" and services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "scheduler"):
+        assert "upgrade" not in _command(services[name])
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert services[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "evosync.healthcheck", name]
+    assert services["dashboard"]["profiles"] == ["dashboard"]  # opt-in; /admin/rq is always there for staff
+
+
+def test_compose_file_follows_the_compose_specification():
+    """docker-compose.yml validates against the Compose Specification's JSON schema (vendored by check-jsonschema)."""
+    import subprocess
+    import sys
+
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_keeps_code_read_only_and_state_in_the_home():
+    """The image runs as the non-root user, its code is root's (no --chown), its state is in the user's home, and
+    `flask` finds the app without --app."""
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.startswith("# ") and "FROM python:3.12-slim" in dockerfile
-    assert "USER evosync" in dockerfile and "gunicorn" in dockerfile
+    assert (
+        "USER evosync" in dockerfile
+        and "gunicorn" in dockerfile
+        and "--chown" not in dockerfile.replace("No --chown", "")
+    )
+    assert "EVOSYNC_INSTANCE_PATH=/home/evosync/instance" in dockerfile and "FLASK_APP=evosync" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".env", ".venv", "instance", ".git"} <= set(ignored)

@@ -93,7 +93,10 @@ def test_documented_exceptions_are_narrow(app):
 def production_app(app):
     """The same app in production mode (EVOSYNC_ENV=production), on the test database and Redis."""
     config = {k: v for k, v in app.config.items() if k.isupper()}
-    return create_app({**config, "PRODUCTION": True, "SECRET_KEY": "x" * 40, "DEBUG": False})
+    overrides = {"PRODUCTION": True, "SECRET_KEY": "x" * 40, "DEBUG": False, "BASE_URL": "https://evosync.example"}
+    # as load_config derives them from an https BASE_URL
+    overrides.update(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    return create_app({**config, **overrides})
 
 
 def test_hsts_only_over_https_in_production(production_app, app):
@@ -146,3 +149,17 @@ def test_product_photos_from_vk_hosts_are_allowed_but_plain_http_only_in_develop
     assert "https:" in production["img-src"].split() and "http:" not in production["img-src"].split()
     assert "http:" in development["img-src"].split()
     assert "https:" not in production["script-src"].split()
+
+
+def test_production_over_plain_http_lan_trial_can_log_in(app):
+    """Production with an http BASE_URL (compose on a LAN, no TLS yet): the session cookie is not Secure, so a
+    browser on another machine sends it back and the login holds."""
+    config = {k: v for k, v in app.config.items() if k.isupper()}
+    lan = create_app({**config, "PRODUCTION": True, "SECRET_KEY": "x" * 40, "BASE_URL": "http://192.0.2.10:8080"})
+    with lan.app_context():
+        email = make_user().email
+    client = lan.test_client()
+    resp = client.post("/login", data={"email": email, "password": PASSWORD}, base_url="http://192.0.2.10:8080")
+    cookie = next(h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session="))
+    assert "; secure" not in cookie.lower() and "httponly" in cookie.lower()
+    assert client.get("/profile", base_url="http://192.0.2.10:8080").status_code == 200
