@@ -314,7 +314,8 @@ def _sizes(lang: str, i: int, once: bool = False) -> tuple[str, ...]:
 
 
 def _short(path: str) -> str:
-    return path.split("?")[0][:40]
+    """The path as the report names it: no query, tokens and long ids as <id>."""
+    return re.sub(r"/[^/]{17,}", "/<id>", path.split("?")[0])
 
 
 class Clock:
