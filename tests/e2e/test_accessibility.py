@@ -323,7 +323,7 @@ def _sizes(lang: str, i: int, once: bool = False) -> tuple[str, ...]:
 def _short(path: str) -> str:
     """The path as the report names it: tokens and long ids (in the path or the query) as <id>."""
     path = re.sub(r"&url=[^&]*", "", path)  # Flask-Admin's way back
-    return re.sub(r"([/=])[^/&=]{17,}", r"\1<id>", path)
+    return re.sub(r"([/=])(?=[^/&=]*\d)[^/&=]{17,}", r"\1<id>", path)
 
 
 class Clock:
