@@ -1,11 +1,18 @@
 """Every page passes axe-core (no serious or critical finding), in Russian and English, on a desktop and a phone.
 
-One browser walks the pages as an anonymous visitor, a merchant with a synced shop, a newcomer with nothing set up,
-and staff (the admin panel); each (visitor, language) pair logs in once. Each page is loaded once, then checked at
-desktop and phone size. Forms are also sent with mistakes, and every field marked invalid must be tied to its error
-(aria-invalid, aria-describedby). Keyboard focus must be visible on the main layouts. rq-dashboard, Swagger UI and
-ReDoc are third-party: their findings are listed, not asserted. Moderate and minor findings are printed (run with -s,
-or read the captured output of a failure), with the per-page counts.
+One browser walks the pages as an anonymous visitor, a merchant with a synced shop (one item rejected by VK), a
+newcomer with nothing set up, a user without a role, and staff (the admin panel, Flask-Admin's model views
+included); each visitor logs in once, and the second language reuses that session. Error pages (400, 403, 404, 500)
+and the pages behind email links (reset, confirm, invite, email change) are in the walk. Forms are also sent with
+mistakes: every field marked invalid must be tied to its error (aria-invalid, aria-describedby). Tabbing through the
+main layouts, every stop must show a focus ring of 3:1 contrast.
+
+Each of our pages is checked in both languages, at desktop size in one and phone size in the other, so every page is
+seen at both sizes; Flask-Admin's generated model pages and the forms sent with mistakes once each, the four
+(language, size) pairs taking turns. EVOSYNC_A11Y_FULL=1 checks everything at both sizes in both languages (about
+twice the time). rq-dashboard, Swagger UI and ReDoc are third-party: their findings are listed, not asserted.
+Per-page counts, seconds, and the moderate and minor findings are printed (pytest -s, or the captured output of a
+failure); EVOSYNC_A11Y_REPORT=path also writes every finding as JSON lines.
 
 A GET route that the walk does not open fails the test unless NOT_WALKED says why, so a new page gets checked.
 """
@@ -314,7 +321,9 @@ def _sizes(lang: str, i: int, once: bool = False) -> tuple[str, ...]:
 
 
 def _short(path: str) -> str:
-    return path.split("?")[0][:40]
+    """The path as the report names it: tokens and long ids (in the path or the query) as <id>."""
+    path = re.sub(r"&url=[^&]*", "", path)  # Flask-Admin's way back
+    return re.sub(r"([/=])(?=[^/&=]*\d)[^/&=]{17,}", r"\1<id>", path)
 
 
 class Clock:
