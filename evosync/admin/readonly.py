@@ -51,6 +51,7 @@ class ReadOnlyView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
     can_view_details = True
     can_export = False
     can_set_page_size = True
+    list_template = "admin/evosync_list.html"
     page_size = 50
     column_display_pk = True
     column_type_formatters = TYPE_FORMATTERS
