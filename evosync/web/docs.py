@@ -17,9 +17,7 @@ from .. import openapi
 
 bp = Blueprint("docs", __name__)
 
-SWAGGER_ASSETS = frozenset(
-    {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}
-)
+SWAGGER_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
 
 
 def redoc_asset_dir() -> Path:
