@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Worker processes for `make test` (pytest-xdist). Much of the suite waits on the emulators' 3 requests/s limit, so
+# three workers pay off even on two cores; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint format e2e soak bench venv migrate clean help translations
 
@@ -31,7 +34,7 @@ run: $(STAMP)
 	$(BIN)/python -m evosync.devrun
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow" --cov --cov-report=term:skip-covered -q $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term:skip-covered -q $(PYTEST_ARGS)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -m e2e -q $(PYTEST_ARGS)

@@ -1,4 +1,7 @@
-"""Real servers for the test run: a Redis on a free loopback port (or REDIS_URL), and the test database URL."""
+"""Real servers for the test run: a Redis on a free loopback port (or REDIS_URL), and the test database URL.
+
+Under pytest-xdist (`make test` runs several worker processes) each worker gets its own Redis database number and
+its own MariaDB database (`<name>_gw<N>`, created on first use); SQLite files are per worker already (tmp_path)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def xdist_worker() -> int | None:
+    """This pytest-xdist worker's number (gw3 -> 3), or None outside xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") else None
 
 
 def free_port() -> int:
@@ -27,6 +37,7 @@ class RedisServer:
 
     def start(self) -> str:
         if self.url:
+            self.url = _worker_redis_url(self.url)
             return self.url
         from evosync.devrun import redis_server_command
 
@@ -55,6 +66,34 @@ class RedisServer:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def _worker_redis_url(url: str) -> str:
+    """REDIS_URL's database number plus the worker's (CI gives each pass its own base number)."""
+    worker = xdist_worker()
+    if worker is None:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + worker}"))
+
+
 def test_database_url(tmp_dir: Path) -> str:
-    """DATABASE_URL when set (CI's MariaDB run), else a SQLite file for this run."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+    """DATABASE_URL when set (CI's MariaDB run; one database per xdist worker), else a SQLite file for this run."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_dir / 'test.db'}"
+    worker = xdist_worker()
+    if worker is None:
+        return url
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    name = f"{parsed.database}_gw{worker}"
+    engine = sa.create_engine(parsed.set(database=""))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
+    finally:
+        engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
 PEAK_RSS_BOUND_MB = 250
@@ -15,7 +16,7 @@ GROWTH_BOUND_MB = 80  # ids of the store seen so far (~2 MB) plus one chunk; not
 
 def test_refresh_of_20000_products_stays_under_the_memory_bound(tmp_path):
     """The bench script mirrors 20,000 products from a sandbox process; peak RSS < 250 MB, growth < 80 MB."""
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'mirror.db'}"
+    database_url = services.test_database_url(tmp_path)  # this worker's MariaDB database, or a SQLite file of its own
     result = subprocess.run(
         [sys.executable, "bench/mirror_memory.py", "--products", "20000", "--database-url", database_url],
         cwd=ROOT,
