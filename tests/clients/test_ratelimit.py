@@ -10,15 +10,6 @@ import redis
 from evosync.clients.ratelimit import NullLimiter, RateLimiter, key_for_token
 
 
-def _max_in_window(stamps: list[float], window: float) -> int:
-    """The most stamps found inside any half-open window of ``window`` seconds."""
-    stamps = sorted(stamps)
-    best = 0
-    for i, start in enumerate(stamps):
-        best = max(best, sum(1 for s in stamps[i:] if s - start < window))
-    return best
-
-
 def test_first_grants_are_immediate_then_the_next_waits_for_the_window(redis_client, limiter_key):
     """3 slots are granted at once; the 4th only after the oldest leaves the (per + margin) window."""
     limiter = RateLimiter(redis_client, limiter_key, rate=3, per=0.4, margin=0.05)
@@ -86,28 +77,35 @@ def test_different_keys_do_not_share(redis_client, limiter_key):
 
 
 def test_threads_hammering_never_exceed_rate_in_any_window(redis_client, limiter_key):
-    """6 threads competing for 3 slots per 0.3 s: no 0.3 s window ever holds more than 3 grants."""
+    """6 threads competing for 3 slots per 0.3 s: no 0.3 s window ever holds more than 3 grants.
+
+    Each try is one atomic script call, so its grant happened between the clock readings just before and just after
+    it. A window breach is counted only when 4 such intervals fit inside 0.3 s together: on a starved CPU the
+    intervals widen and nothing is counted wrongly; on a quiet one they are a fraction of a millisecond wide."""
     limiter = RateLimiter(redis_client, limiter_key, rate=3, per=0.3, margin=0.0)
-    stamps: list[float] = []
+    grants: list[tuple[float, float]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + 1.5
 
     def hammer():
         while time.monotonic() < stop_at:
-            slot = limiter.acquire(timeout=max(0.0, stop_at - time.monotonic()))
+            before = time.monotonic()
+            slot = limiter.acquire(timeout=0)  # one try: one script call
+            after = time.monotonic()
             if slot is None:
-                return
+                time.sleep(0.005)
+                continue
             with lock:
-                stamps.append(time.monotonic())
+                grants.append((before, after))
 
     threads = [threading.Thread(target=hammer) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # Local stamps are taken after the grant, so allow a little scheduling slack in the window.
-    assert _max_in_window(stamps, 0.3 - 0.02) <= 3
-    assert len(stamps) >= 12  # ~5 windows x 3: the limiter does not starve anyone needlessly
+    surely_together = max(sum(1 for b, a in grants if b >= start and a < start + 0.3) for start, _ in grants)
+    assert surely_together <= 3, sorted(grants)
+    assert len(grants) >= 12  # ~5 windows x 3: the limiter does not starve anyone needlessly
 
 
 def test_key_is_a_hash_not_the_token():
