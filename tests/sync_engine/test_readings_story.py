@@ -8,6 +8,8 @@ nothing, and at no point did VK hold two items for one product (the emulator's p
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from evosync.extensions import db
@@ -17,7 +19,7 @@ from evosync.services.evotor_catalog import refresh_catalog, set_group_enabled, 
 from evosync.services.sync import plan as p
 from evosync.services.sync.apply import Applier, PhotoSource
 from evosync.services.sync.loader import load_plan_input
-from evosync.services.sync.runner import run_sync
+from evosync.services.sync.runner import _image_downloader, run_sync
 from evosync.services.vk_catalog import refresh_vk_catalog
 from tests.hardening.test_faults import soak
 from tests.readings import STORY_READINGS, report
@@ -153,3 +155,58 @@ def test_a_restarted_sandbox_with_the_same_database_converges(fast_vk, sandbox, 
     _synced(shop)
     run = SyncRun.query.filter_by(user_id=shop.user_id).order_by(SyncRun.id.desc()).first()
     assert run.created_count == 0 and run.updated_count == 0 and run.albums_changed == 0
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [r for r in STORY_READINGS if r.id in ("hidden-as-2", "photo-saves-refused-in-execute", "no-sku-in-answers")],
+    indirect=True,
+)
+def test_an_add_vk_finishes_after_our_read_is_adopted_not_doubled(fast_vk, sandbox, readings):
+    """A worker's market.add times out, and VK carries it out only after the next pass has read the market (as
+    when a worker is killed mid-request): the next pass's add with the same saved photo is refused ("photo
+    already assigned"), and the pass after adopts the item holding that photo. Never two items per product,
+    also when VK leaves the sku out of its answers."""
+    fast_vk.config.update(VK_TIMEOUT=1.0)
+    shop = open_shop(sandbox, n_products=6, seed=7)
+    conn = VkConnection.query.filter_by(user_id=shop.user_id).one()
+
+    def read_and_plan() -> tuple[p.Plan, dict]:
+        assert refresh_vk_catalog(shop.user_id).status == "ok"
+        data, image_urls = load_plan_input(shop.user_id, shop.group_id)
+        return p.build_plan(data), image_urls
+
+    def apply(planned: tuple[p.Plan, dict]):
+        plan, image_urls = planned
+        photos = PhotoSource(fast_vk.config["VK_DEFAULT_PHOTO_PATH"], _image_downloader(shop.user_id), image_urls)
+        applier = Applier(user_id=shop.user_id, group_id=shop.group_id, client=vk_client_for(conn), photos=photos)
+        return applier.apply(plan)
+
+    # The first pass: photos saved (and recorded), the adds' answer lost; VK sits on them for 4 s.
+    sandbox.vk.faults.timeout_seconds = 4.0
+    sandbox.vk.faults.push("timeout", "market.add")
+    first = read_and_plan()
+    wanted = len(first[0].creates)
+    result = apply(first)
+    assert wanted >= 4 and result.uncertain and result.created == 0
+
+    # The next pass reads the market before VK has carried the adds out, so it plans them again...
+    stale = read_and_plan()
+    assert len(stale[0].creates) == wanted and not stale[0].adoptions
+    deadline = time.monotonic() + 10
+    while len(shop.vk_items(live_only=False)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(shop.vk_items(live_only=False)) == wanted, "VK carried out the lost adds"
+    # ... and sends them after VK has: the saved photos serve an item already.
+    result = apply(stale)
+    assert result.created == 0 and len(result.failures) == wanted
+
+    # The next passes adopt the items holding our photos: the full sync ends with one item per product.
+    run = run_sync(shop.user_id)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, (run.details or {}).get("failures"))
+    assert run.created_count == 0
+    assert mismatches(sandbox, shop.user_id, shop.group_id) == []
+    assert sandbox.vk.max_items_per_sku(shop.group_id) == 1
+    writes = sandbox.vk.stats["writes"]
+    assert run_sync(shop.user_id).status == RunStatus.SUCCEEDED
+    assert sandbox.vk.stats["writes"] == writes, "an unchanged re-sync writes nothing"

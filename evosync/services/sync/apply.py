@@ -615,6 +615,12 @@ class Applier:
                 return
             if result.error.code == 100 and "photo" in result.error.message.lower():
                 link.vk_photo_id, link.photo_hash = None, None  # that photo is spent: upload anew next time
+                if isinstance(op, p.Create) and photo_id is not None and link.vk_item_id is None:
+                    # VK says the photo is gone or already serves an item: perhaps ours, made by an add whose
+                    # answer was lost (a worker killed mid-request, VK finishing it later). The claim lets the
+                    # next pass adopt the item holding this photo (title confirmed) instead of making a second.
+                    link.pushed = {"main_photo_id": photo_id}
+                    self.result.uncertain = True
             self._fail(key, result.error, op.desired.title)
             return
         if isinstance(op, p.Create):
