@@ -586,9 +586,10 @@ def build_plan(data: PlanInput) -> Plan:
                 plan.forgets.append(Forget(key))
             continue
         plan.published += 1
-        _plan_removal(
-            plan, settings, key, live[0], not_published.get(key, N_("deleted in Evotor")), link.status if link else None
-        )
+        # The link's status speaks of the link's item only: for another item of ours (a copy whose twin vanished)
+        # it tells nothing, as if there were no link.
+        status = link.status if link is not None and link.vk_item_id in (None, live[0].item_id) else None
+        _plan_removal(plan, settings, key, live[0], not_published.get(key, N_("deleted in Evotor")), status)
         _remove_duplicates(plan, key, live[1:])
     return plan
 
