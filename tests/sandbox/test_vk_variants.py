@@ -30,7 +30,7 @@ def test_properties_variants_and_a_card(sb):
     """Properties and their variants get ids; two items with distinct variants become one card that market.get
     shows with variants_grouping_id; fewer than two items, missing or equal variants are refused."""
     sb.vk.set_extended_mode(GID, True)
-    prop, (s, m, l) = _sizes(sb, "S", "M", "L")
+    prop, (s, m, xl) = _sizes(sb, "S", "M", "L")
     listed = ok(sb, "market.getProperties", group_id=GID)
     assert listed["items"][0]["id"] == prop and [v["title"] for v in listed["items"][0]["variants"]] == ["S", "M", "L"]
     a = add_item(sb, name="Футболка", variant_ids=s)
@@ -45,7 +45,7 @@ def test_properties_variants_and_a_card(sb):
     assert items[a]["variants_grouping_id"] == card == items[b]["variants_grouping_id"]
     assert "variants_grouping_id" not in items[c]
     assert err(sb, "market.edit", owner_id=OWNER, item_id=b, variant_ids=s)["error_code"] == 1413
-    ok(sb, "market.edit", owner_id=OWNER, item_id=c, variant_ids=l)
+    ok(sb, "market.edit", owner_id=OWNER, item_id=c, variant_ids=xl)
     ok(sb, "market.groupItems", group_id=GID, item_ids=f"{c}", item_group_id=card)  # adds (default reading)
     assert sb.vk.groupings(GID) == {card: [a, b, c]}
     ok(sb, "market.ungroupItems", group_id=GID, item_group_id=card)
@@ -56,8 +56,8 @@ def test_group_items_with_id_replaces_under_that_reading(sb):
     """Reading group_items_with_id=replaces: the card is made of exactly the items sent."""
     sb.vk.set_extended_mode(GID, True)
     sb.vk.readings = dataclasses.replace(sb.vk.readings, group_items_with_id="replaces")
-    _prop, (s, m, l) = _sizes(sb, "S", "M", "L")
-    a, b, c = (add_item(sb, name="Футболка", variant_ids=v) for v in (s, m, l))
+    _prop, (s, m, xl) = _sizes(sb, "S", "M", "L")
+    a, b, c = (add_item(sb, name="Футболка", variant_ids=v) for v in (s, m, xl))
     card = ok(sb, "market.groupItems", group_id=GID, item_ids=f"{a},{b},{c}")["item_group_id"]
     ok(sb, "market.groupItems", group_id=GID, item_ids=f"{a},{c}", item_group_id=card)
     assert sb.vk.groupings(GID) == {card: [a, c]}
@@ -67,8 +67,8 @@ def test_deleting_a_member_leaves_the_card_and_need_variants_reading(sb):
     """A deleted item leaves its card (one left: no card). Under grouped_need_variants market.get shows only the
     main variant unless need_variants=1."""
     sb.vk.set_extended_mode(GID, True)
-    _prop, (s, m, l) = _sizes(sb, "S", "M", "L")
-    a, b, c = (add_item(sb, name="Футболка", variant_ids=v) for v in (s, m, l))
+    _prop, (s, m, xl) = _sizes(sb, "S", "M", "L")
+    a, b, c = (add_item(sb, name="Футболка", variant_ids=v) for v in (s, m, xl))
     card = ok(sb, "market.groupItems", group_id=GID, item_ids=f"{a},{b},{c}")["item_group_id"]
     sb.vk.readings = dataclasses.replace(sb.vk.readings, grouped_need_variants=True)
     assert ok(sb, "market.get", owner_id=OWNER)["count"] == 1
