@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.sandbox.test_vk_emulator import GID, OWNER, add_item, err, ok, sb  # noqa: F401 - sb is a fixture
+import pytest
+
+from tests.sandbox.test_vk_emulator import ADMIN, GID, OWNER, add_item, err, ok
+
+
+@pytest.fixture
+def sb(sandbox):
+    """A community with market (extended mode off, as VK's default), administered by ADMIN; limit off."""
+    sandbox.vk.add_community(GID, "Магазин одежды", admin_tokens=(ADMIN,))
+    sandbox.vk.rate_limit_enabled = False
+    return sandbox
 
 
 def _sizes(sb, *titles):
