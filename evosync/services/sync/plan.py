@@ -373,6 +373,7 @@ class Plan:
     cards: list[Card] = field(default_factory=list)
     groupings: list[GroupItems] = field(default_factory=list)
     ungroupings: list[Ungroup] = field(default_factory=list)
+    known_properties: dict = field(default_factory=dict)  # property title -> VK property id
     known_variants: dict = field(default_factory=dict)  # (property title, value) -> VK variant id
     unchanged: int = 0
     published: int = 0  # items of ours live in VK before this plan
@@ -764,10 +765,13 @@ def _shape_cards(
         group = tree.get(product.store_id, product.parent_id)
         if group is not None and group.attributes:
             by_group[(group.store_id, group.id)].append(product)
-    known = {html.unescape(prop.title): prop for prop in data.vk_properties}
-    for prop in known.values():
-        for value, variant_id in (prop.variants or {}).items():
-            plan.known_variants[(prop.title, html.unescape(value))] = int(variant_id)
+    known: dict[str, VkProperty] = {}  # by title; of two of one title (made by hand), the older one
+    for prop in sorted(data.vk_properties, key=lambda prop: prop.property_id):
+        known.setdefault(html.unescape(prop.title), prop)
+    for title, prop in known.items():
+        plan.known_properties[title] = int(prop.property_id)
+        for value, variant_id in sorted((prop.variants or {}).items(), key=lambda pair: pair[1]):
+            plan.known_variants.setdefault((title, html.unescape(value)), int(variant_id))
     needed: dict[str, set[str]] = defaultdict(set)
     for card_key in sorted(by_group):
         shape = card_shape(tree.get(*card_key), by_group[card_key])
