@@ -712,6 +712,7 @@ class ProductPage:
     page: int
     per_page: int
     managed_item_ids: set[int] = field(default_factory=set)
+    card_sizes: dict[int, int] = field(default_factory=dict)  # VK card (item group) -> its items
 
     @property
     def pages(self) -> int:
@@ -788,7 +789,26 @@ def products_page(user_id: int, vk_album_id: int | None, page: int = 1, per_page
         if ids
         else []
     )
-    return ProductPage(items, int(total or 0), page, per_page, managed_item_ids(user_id, [p.vk_item_id for p in items]))
+    return ProductPage(
+        items,
+        int(total or 0),
+        page,
+        per_page,
+        managed_item_ids(user_id, [p.vk_item_id for p in items]),
+        card_sizes(user_id, [p.grouping_id for p in items if p.grouping_id]),
+    )
+
+
+def card_sizes(user_id: int, grouping_ids: Sequence[int]) -> dict[int, int]:
+    """How many items each of these VK cards (item groups) holds in the user's mirror."""
+    if not grouping_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(VkCachedProduct.grouping_id, sa.func.count())
+        .where(VkCachedProduct.user_id == user_id, VkCachedProduct.grouping_id.in_(set(grouping_ids)))
+        .group_by(VkCachedProduct.grouping_id)
+    )
+    return {int(gid): int(n) for gid, n in rows}
 
 
 def managed_item_ids(user_id: int, vk_item_ids: Sequence[int]) -> set[int]:
