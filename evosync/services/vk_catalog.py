@@ -179,16 +179,22 @@ def read_vk_market(
     for attempt in range(READ_ATTEMPTS):
         first_pages = max(1, min(per_request - 1, math.ceil((expected_items + 1) / ITEMS_PAGE)))
         calls = [_albums_call(owner_id, 0)] + [_items_call(owner_id, i * ITEMS_PAGE) for i in range(first_pages)]
-        if attempt == 0:
+        # The community's properties (and so its extended mode) ride along in a batch with room: no request of
+        # their own unless every batch is full (never with one page per request, a guard against answer size).
+        want_properties = attempt == 0
+        if want_properties and len(calls) < per_request:
             calls.append(_properties_call(group_id))
+            want_properties = False
         answers = _run_pages(client, calls, per_request)
-        properties_answer = answers.pop(("properties", 0), None) or properties_answer
         album_total = int(answers[("albums", 0)].get("count") or 0)
         item_total = int(answers[("items", 0)].get("count") or 0)
         more = [_albums_call(owner_id, o) for o in range(ALBUMS_PAGE, album_total, ALBUMS_PAGE)]
         more += [_items_call(owner_id, o) for o in range(first_pages * ITEMS_PAGE, item_total, ITEMS_PAGE)]
+        if want_properties and per_request > 1:
+            more.append(_properties_call(group_id))
         if more:
             answers.update(_run_pages(client, more, per_request))
+        properties_answer = answers.pop(("properties", 0), None) or properties_answer
         snapshot = VkMarketSnapshot(
             albums=_unique(answers, "albums"),
             items=_unique(answers, "items"),
