@@ -282,6 +282,7 @@ def settings():
                 "publish_alcohol": saved.publish_alcohol,
                 "publish_tobacco": saved.publish_tobacco,
                 "vk_owned": sorted(saved.vk_owned),
+                "group_by_name": saved.group_by_name,
             },
         )
     form.set_categories(categories, saved.category_id)

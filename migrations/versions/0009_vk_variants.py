@@ -1,5 +1,5 @@
 """VK variants: vk_cached_properties (the community's properties and their variant ids),
-vk_cached_products.grouping_id (the card an item belongs to), vk_connections.variants_mode (extended mode on/off)
+vk_cached_products.grouping_id (the card an item belongs to), vk_connections.variants_mode (extended mode on/off), sync_configs.group_by_name
 
 Revision ID: 0009
 Revises: 0008
@@ -43,8 +43,14 @@ def upgrade():
         batch_op.add_column(sa.Column('variants_mode', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('variants_mode_at', sa.DateTime(), nullable=True))
 
+    with op.batch_alter_table('sync_configs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('group_by_name', sa.Boolean(), server_default=sa.false(), nullable=False))
+
 
 def downgrade():
+    with op.batch_alter_table('sync_configs', schema=None) as batch_op:
+        batch_op.drop_column('group_by_name')
+
     with op.batch_alter_table('vk_connections', schema=None) as batch_op:
         batch_op.drop_column('variants_mode_at')
         batch_op.drop_column('variants_mode')

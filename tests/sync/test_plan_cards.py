@@ -183,3 +183,30 @@ def test_known_properties_are_reused_and_nothing_is_planned_while_the_mode_is_of
     plan = plan_for(FOUR, variants_on=False)
     assert not plan.cards and not plan.property_creates and not plan.groupings
     assert all("variant_ids" not in c.desired.fields for c in plan.creates)
+
+
+def test_flat_products_named_base_and_flavour_make_a_card_only_when_asked():
+    """«Лимонад (груша)» and «Лимонад (тархун)» in one group: with the setting on, one card «Лимонад» with the
+    option «Вариант»; a lone «Сок (яблоко)» and names without parentheses stay items; off (default): no card."""
+    drinks = Group(S, "D", "Напитки")
+    products = [
+        Product(S, "a", "Лимонад (груша)", 120, 5, parent_id="D"),
+        Product(S, "b", "лимонад  (тархун)", 120, 5, parent_id="D"),
+        Product(S, "c", "Сок (яблоко)", 90, 5, parent_id="D"),
+        Product(S, "d", "Вода", 50, 5, parent_id="D"),
+    ]
+    on = build_plan(
+        PlanInput(
+            settings=Settings(group_by_name=True),
+            products=products,
+            groups=[drinks],
+            scope=Scope(stores=frozenset({S}), groups=frozenset({(S, "D")})),
+            variants_on=True,
+        )
+    )
+    assert [(c.title, c.options, c.members) for c in on.cards] == [("Лимонад", ("Вариант",), ((S, "a"), (S, "b")))]
+    titles = {c.desired.key[1]: c.desired.title for c in on.creates}
+    assert titles["a"] == titles["b"] == "Лимонад" and titles["c"] == "Сок (яблоко)"
+    assert {c.desired.album_key for c in on.creates} == {(S, "D")}, "the album stays the product's group"
+    off = plan_for(products, groups=(drinks,))
+    assert not off.cards

@@ -61,6 +61,7 @@ def settings_for(user_id: int) -> p.Settings:
         publish_alcohol=bool(row.publish_alcohol),
         publish_tobacco=bool(row.publish_tobacco),
         vk_owned=p.mapping.parse_vk_owned(row.vk_owned_fields),
+        group_by_name=bool(row.group_by_name),
     )
 
 

@@ -19,6 +19,7 @@ docs/VK_READINGS.md explains the VK behaviours that are open and why these rules
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Settings:
     publish_alcohol: bool = False  # distance selling is forbidden (171-FZ): off unless the merchant says so
     publish_tobacco: bool = False  # ... (15-FZ)
     vk_owned: frozenset[str] = frozenset()  # names of mapping.VK_OWNABLE_FIELDS that VK decides once published
+    group_by_name: bool = False  # flat products named "Base (Flavour)" become one VK card per base (issue 22)
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,9 +774,11 @@ def _shape_cards(
         plan.known_properties[title] = int(prop.property_id)
         for value, variant_id in sorted((prop.variants or {}).items(), key=lambda pair: pair[1]):
             plan.known_variants.setdefault((title, html.unescape(value)), int(variant_id))
+    shapes = [card_shape(tree.get(*card_key), by_group[card_key]) for card_key in sorted(by_group)]
+    if data.settings.group_by_name:
+        shapes += _shapes_by_name(tree, publishable)
     needed: dict[str, set[str]] = defaultdict(set)
-    for card_key in sorted(by_group):
-        shape = card_shape(tree.get(*card_key), by_group[card_key])
+    for shape in shapes:
         if shape is None:
             continue
         members = []
@@ -786,13 +790,59 @@ def _shape_cards(
                 for prop_title, value in shape.options[key]:
                     needed[prop_title].add(value)
         names = tuple(dict.fromkeys(name for combo in shape.options.values() for name, _value in combo))
-        plan.cards.append(Card(card_key, mapping.item_name(shape.title), names, tuple(members)))
+        plan.cards.append(Card(shape.key, mapping.item_name(shape.title), names, tuple(members)))
     for prop_title in sorted(needed):
         if prop_title not in known:
             plan.property_creates.append(PropertyCreate(prop_title))
         for value in sorted(needed[prop_title]):
             if (prop_title, value) not in plan.known_variants:
                 plan.variant_creates.append(PropertyVariantCreate(prop_title, value))
+
+
+NAME_PATTERN = re.compile(r"^(?P<base>.*\S)\s*\((?P<value>[^()]*[^()\s][^()]*)\)\s*$")
+BY_NAME_PROPERTY = "Вариант"  # the picker's title on VK's storefront (buyers read Russian)
+BY_NAME_ATTRIBUTE = "by-name"
+
+
+def _shapes_by_name(tree: _Tree, publishable: dict[Key, Product]) -> list[_CardShape | None]:
+    """Flat products named "Base (Flavour)" in one Evotor group (not a modification group) -> one card per base.
+
+    The base (case and spaces aside) and the group must be equal; the value in the last parentheses is the
+    picker's option "Вариант". A base with one product is no card. Only when the merchant asks (settings).
+    """
+    by_base: dict[tuple, list[Product]] = defaultdict(list)
+    values: dict[Key, str] = {}
+    for key, product in publishable.items():
+        group = tree.get(product.store_id, product.parent_id)
+        if group is not None and group.attributes:
+            continue  # variants of a modification group are carded by their attributes
+        match = NAME_PATTERN.match(mapping.tidy_line(product.name))
+        if match is None:
+            continue
+        base = match.group("base").strip(" -–—,")
+        if len(base) < 2:
+            continue
+        values[key] = match.group("value").strip()
+        by_base[(product.store_id, product.parent_id or "", base.casefold())].append(product)
+    shapes: list[_CardShape | None] = []
+    for (store_id, parent_id, folded), products in sorted(by_base.items()):
+        if len(products) < 2:
+            continue
+        base = NAME_PATTERN.match(mapping.tidy_line(products[0].name)).group("base").strip(" -–—,")
+        choices = [{"id": v, "name": v} for v in dict.fromkeys(values[p.key] for p in products)]
+        virtual = Group(
+            store_id,
+            f"{BY_NAME_ATTRIBUTE}:{parent_id}:{folded}",
+            base,
+            attributes=[{"id": BY_NAME_ATTRIBUTE, "name": BY_NAME_PROPERTY, "choices": choices}],
+        )
+        shaped = [Product(**{**_fields(p), "attributes_choices": {BY_NAME_ATTRIBUTE: values[p.key]}}) for p in products]
+        shapes.append(card_shape(virtual, shaped))
+    return shapes
+
+
+def _fields(product: Product) -> dict:
+    return {name: getattr(product, name) for name in Product.__slots__}
 
 
 def _plan_groupings(
@@ -805,10 +855,12 @@ def _plan_groupings(
 ) -> None:
     """Keep each card's VK grouping equal to its members; ungroup what must not be a card.
 
-    The cards VK holds for a modification group are the groupings of the items its products own. One card
-    holding exactly the members (or some of them, the rest new) is extended; anything else - two cards for one
-    group (a lost answer), an item in it that is no member, options that change - is ungrouped first and grouped
-    anew, so VK never sees an edit or a removal that breaks a card, and one group never shows as two cards.
+    The cards VK holds for a card of the plan are the groupings of the items its products own (all products of a
+    modification group; the members of a card made by name). One card holding exactly the members (or some of
+    them, the rest new) is extended; anything else - two cards for one group (a lost answer), an item in it that
+    is no member, options that change - is ungrouped first and grouped anew, so VK never sees an edit or a
+    removal that breaks a card, and one group never shows as two cards. A grouping of our items that no card
+    explains (the merchant switched grouping by name off, a group's variants all gone) is ungrouped.
     """
     deleting = {r.vk_item_id for r in plan.removals if r.mode == "delete"}
     cards = {c.card: c for c in plan.cards}
@@ -816,14 +868,31 @@ def _plan_groupings(
     for item in data.vk_items:
         if item.grouping_id is not None and not item.restorable and item.item_id not in deleting:
             grouped_by_id[item.grouping_id].add(item.item_id)
-    groupings_of: dict[AlbumKey, set[int]] = defaultdict(set)
+    card_of: dict[Key, AlbumKey] = {}
     for product in data.products:
         group = tree.get(product.store_id, product.parent_id)
-        if group is None or not group.attributes:
-            continue
-        for item in owned.get(product.key, ()):
-            if item.grouping_id is not None and item.grouping_id in grouped_by_id:
-                groupings_of[(group.store_id, group.id)].add(item.grouping_id)
+        if group is not None and group.attributes:
+            card_of[product.key] = (group.store_id, group.id)
+    for card in plan.cards:
+        for key in card.members:
+            card_of[key] = card.card
+    groupings_of: dict[AlbumKey, set[int]] = defaultdict(set)
+    explained: set[int] = set()
+    for key, items in owned.items():
+        for item in items:
+            if item.grouping_id is None or item.grouping_id not in grouped_by_id:
+                continue
+            if key in card_of:
+                groupings_of[card_of[key]].add(item.grouping_id)
+                explained.add(item.grouping_id)
+    orphans = {
+        item.grouping_id
+        for items in owned.values()
+        for item in items
+        if item.grouping_id in grouped_by_id and item.grouping_id not in explained
+    }
+    for gid in sorted(orphans):
+        plan.ungroupings.append(Ungroup(("", ""), "", gid, N_("no longer a card")))
     for card_key in sorted(set(groupings_of) | set(cards)):
         card = cards.get(card_key)
         current = sorted(groupings_of.get(card_key, ()))
@@ -846,6 +915,8 @@ def _plan_groupings(
             for gid in current:
                 plan.ungroupings.append(Ungroup(card_key, card.title, gid, reason))
             plan.groupings.append(GroupItems(card_key, card.title, card.members))
+    once: set[int] = set()  # a VK card claimed by two of ours (never made so, but read so) is ungrouped once
+    plan.ungroupings = [u for u in plan.ungroupings if not (u.item_group_id in once or once.add(u.item_group_id))]
 
 
 class _Ownership:
