@@ -75,6 +75,9 @@ def expected_cards(user_id: int, tree, products, settings) -> list:
             continue
         by_group.setdefault((group.store_id, group.id), []).append(product)
     shapes = [p.card_shape(tree.get(*key), members) for key, members in sorted(by_group.items())]
+    if settings.group_by_name:
+        publishable = {x.key: x for x in products if not isinstance(p.desired_item(x, settings, tree, "d"), str)}
+        shapes += p._shapes_by_name(tree, publishable)
     return [shape for shape in shapes if shape is not None]
 
 

@@ -201,3 +201,28 @@ def test_switched_off_after_grouping_keeps_publishing(fast_vk, sandbox):
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert mismatches(sandbox, shop.user_id, shop.group_id) == []
     assert CachedGroup.query.filter(CachedGroup.user_id == shop.user_id).count()
+
+
+def test_flat_products_named_base_and_flavour_are_one_card_when_the_merchant_asks(fast_vk, sandbox):
+    """«Лимонад (груша)», «Лимонад (тархун)», «Лимонад (дюшес)» kept as separate Evotor products: off by default
+    they stay 3 items; with the setting on, the preview shows the card it would make and the run makes it from the
+    same items (nothing created again)."""
+    from evosync.models import SyncConfig
+
+    shop = _shop(sandbox)
+    store = shop.stores[0]
+    for flavour in ("груша", "тархун", "дюшес"):
+        sandbox.evotor.add_product(shop.evotor_token, store, f"Лимонад ({flavour})", price=120.0, quantity=5)
+    shop.refresh()
+    _sync(shop)
+    lemonades = [i for i in shop.vk_items() if i["title"].startswith("Лимонад")]
+    assert len(lemonades) == 3 and not any(i["grouping_id"] for i in lemonades)
+
+    db.session.add(SyncConfig(user_id=shop.user_id, group_by_name=True))
+    db.session.commit()
+    cards = {c.title: c for c in preview(shop.user_id).plan.cards}
+    assert cards["Лимонад"].options == ("Вариант",) and len(cards["Лимонад"].members) == 3
+    run = _sync(shop)
+    assert run.created_count == 0
+    after = [i for i in shop.vk_items() if i["id"] in {x["id"] for x in lemonades}]
+    assert {i["title"] for i in after} == {"Лимонад"} and len({i["grouping_id"] for i in after}) == 1
