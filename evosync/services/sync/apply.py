@@ -639,7 +639,13 @@ class Applier(CardsMixin):
                 self.result.uncertain = True
                 return
             if result.error.code == 100 and "photo" in result.error.message.lower():
-                link.vk_photo_id, link.photo_hash = None, None  # that photo is spent: upload anew next time
+                # That photo is spent: upload anew next time. A create refused so may mean an earlier market.add
+                # with it went through unanswered (a killed run): keep the photo as evidence, so the next pass's
+                # read adopts that item by photo and title (VK may return no sku) instead of making a second one.
+                if isinstance(op, p.Create) and link.vk_photo_id and not link.vk_item_id:
+                    link.pushed = {"main_photo_id": int(link.vk_photo_id)}
+                    self.result.uncertain = True
+                link.vk_photo_id, link.photo_hash = None, None
             self._fail(key, result.error, op.desired.title)
             return
         if isinstance(op, p.Create):
