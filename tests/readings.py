@@ -18,7 +18,11 @@ import pytest
 from evosync.sandbox.readings import Readings
 
 VK_REMOVED = Readings(
-    hidden_availability=1, hidden_needs_with_disabled=True, deleted_returned=True, evotor_auth_header="x-authorization"
+    hidden_availability=1,
+    hidden_needs_with_disabled=True,
+    deleted_returned=True,
+    grouped_need_variants=True,
+    evotor_auth_header="x-authorization",
 )
 ALL_OTHER = Readings(
     hidden_availability=1,
@@ -26,6 +30,9 @@ ALL_OTHER = Readings(
     deleted_returned=True,
     photo_saves_in_execute=False,
     get_returns_sku=False,
+    properties_when_off="empty",
+    group_items_with_id="replaces",
+    grouped_need_variants=True,
     evotor_auth_header="bearer",
 )
 PROFILES = [
@@ -43,6 +50,9 @@ STORY_READINGS = [
 ] + [
     pytest.param(Readings(photo_saves_in_execute=False), id="photo-saves-refused-in-execute"),
     pytest.param(Readings(get_returns_sku=False), id="no-sku-in-answers"),
+    pytest.param(Readings(properties_when_off="empty"), id="properties-read-while-mode-off"),
+    pytest.param(Readings(group_items_with_id="replaces"), id="group-items-replaces"),
+    pytest.param(Readings(grouped_need_variants=True), id="grouped-need-variants"),
     pytest.param(Readings(evotor_auth_header="x-authorization"), id="evotor-x-authorization-only"),
     pytest.param(Readings(evotor_auth_header="bearer"), id="evotor-bearer-only"),
 ]

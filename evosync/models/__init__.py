@@ -6,7 +6,7 @@ from .connections import ConnectionState, EvotorConnection, VkConnection
 from .evotor import CachedGroup, CachedProduct, CachedStore
 from .incidents import Incident, IncidentClose
 from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
-from .vk import VkCachedAlbum, VkCachedProduct
+from .vk import VkCachedAlbum, VkCachedProduct, VkCachedProperty
 
 __all__ = [
     "AuditLog",
@@ -32,6 +32,7 @@ __all__ = [
     "UserStatus",
     "VkCachedAlbum",
     "VkCachedProduct",
+    "VkCachedProperty",
     "VkConnection",
     "WebhookEvent",
     "role_permissions",

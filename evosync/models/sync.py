@@ -36,6 +36,8 @@ class SyncConfig(db.Model, TimestampMixin):
     publish_tobacco: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
     # Fields VK decides after the first publication (comma-separated names of mapping.VK_OWNABLE_FIELDS).
     vk_owned_fields: Mapped[str] = mapped_column(sa.String(128), default="", server_default="", nullable=False)
+    # Group flat products named "Base (Flavour)" into one VK card each (issue 22; off by default).
+    group_by_name: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false(), nullable=False)
 
 
 class SyncFilter(db.Model):

@@ -53,4 +53,21 @@ class VkCachedProduct(db.Model):
     # "deleted" - we removed it, or VK answered "not found" for it: restorable; "dead" - too late to restore.
     removal: Mapped[str | None] = mapped_column(sa.String(16))
     reject_reason: Mapped[str | None] = mapped_column(sa.Text)  # VK's moderators' verdict (reject_info), if any
+    # The VK card (market.groupItems' item_group_id, "variants_grouping_id" in market.get) the item is part of.
+    grouping_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
+
+
+class VkCachedProperty(db.Model):
+    """A product property of the community (market.getProperties), with its variants: the ids items refer to."""
+
+    __tablename__ = "vk_cached_properties"
+    __table_args__ = (sa.UniqueConstraint("user_id", "vk_property_id"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_fk()
+    group_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    vk_property_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    title: Mapped[str] = mapped_column(sa.String(255), default="", nullable=False)
+    variants: Mapped[dict | None] = mapped_column(sa.JSON)  # variant title -> VK variant id
     refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)

@@ -62,6 +62,30 @@ READINGS: tuple[Reading, ...] = (
         "dev.vk.com's market.get page does not promise it",
     ),
     Reading(
+        "properties_when_off",
+        ("error", "empty"),
+        "market.getProperties answers 1409/1410 while the community's extended products mode is off, or answers "
+        "an empty list (only the writes refuse)",
+        "VK API schema: market.getProperties lists errors 1409 'Extended market not enabled' and 1410 'Variants "
+        "not enabled' (market/methods.json, errors.json); no page says whether a read is refused too",
+    ),
+    Reading(
+        "group_items_with_id",
+        ("adds", "replaces"),
+        "market.groupItems with an existing item_group_id adds the items to that card, or makes the card of "
+        "exactly the items sent",
+        "VK API schema: market.groupItems has item_ids (required) and item_group_id (optional), no description "
+        "of either (market/methods.json)",
+    ),
+    Reading(
+        "grouped_need_variants",
+        (False, True),
+        "market.get returns every item of a grouped card, or only each card's main variant unless asked with "
+        "need_variants=1",
+        "VK API schema: market.get `need_variants` (no description); the item object carries "
+        "`variants_grouping_id` and `is_main_variant` (market/methods.json, objects.json)",
+    ),
+    Reading(
         "evotor_auth_header",
         ("both", "x-authorization", "bearer"),
         "Evotor's REST API takes the token as `X-Authorization: <token>` only, `Authorization: Bearer <token>` "
@@ -78,6 +102,9 @@ VK_SWITCHES = (
     "deleted_returned",
     "photo_saves_in_execute",
     "get_returns_sku",
+    "properties_when_off",
+    "group_items_with_id",
+    "grouped_need_variants",
 )
 
 
@@ -90,6 +117,9 @@ class Readings:
     deleted_returned: bool = False
     photo_saves_in_execute: bool = True
     get_returns_sku: bool = True
+    properties_when_off: str = "error"
+    group_items_with_id: str = "adds"
+    grouped_need_variants: bool = False
     evotor_auth_header: str = "both"
 
     def changed(self) -> dict:

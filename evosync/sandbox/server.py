@@ -44,6 +44,7 @@ def seed_demo(evotor: EvotorState, vk: VkState) -> dict:
             admin_tokens=(DEMO_VK_TOKEN,),
             market_enabled=True,
             screen_name="evosync_demo",
+            extended_mode=True,  # the demo's T-shirt is one card with a size and colour picker
         )
         log.info("sandbox: demo merchant seeded")
     stores = evotor.stores(DEMO_EVOTOR_TOKEN)
@@ -107,6 +108,16 @@ def _add_control_routes(app: Flask, evotor: EvotorState, vk: VkState) -> None:
         if group_id is None:
             abort(400, "group_id is required")
         return jsonify(vk.items(group_id))
+
+    @app.post("/_sandbox/vk/extended")
+    def vk_extended():
+        """JSON {"group_id", "on"}: the community's admin switches the extended products mode (VK variants)."""
+        body = _json_body()
+        try:
+            vk.set_extended_mode(int(body["group_id"]), bool(body.get("on", True)))
+        except (KeyError, TypeError, ValueError):
+            abort(400, "group_id of a known community is required")
+        return jsonify({"group_id": int(body["group_id"]), "on": bool(body.get("on", True))})
 
     @app.post("/_sandbox/faults")
     def faults():

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from evosync.sandbox.faults import Faults
 from evosync.sandbox.readings import Readings
+from evosync.sandbox.vk_variants import VariantsMixin
 from evosync.sandbox.vkid import VkIdState
 from evosync.sandbox.vkscript import MAX_EXECUTE_CALLS, VkScriptCompileError, parse_execute_code
 
@@ -51,6 +52,16 @@ ERROR_MESSAGES = {
     1405: "Too many items",
     1406: "Too many items in album",
     1407: "Too many albums",
+    1409: "Extended market not enabled",
+    1410: "Variants not enabled",
+    1411: "Variants error",
+    1412: "Grouping items with different properties",
+    1413: "Grouping already has such variant",
+    1415: "Grouping must have variants",
+    1416: "Variant not found",
+    1417: "Property not found",
+    1425: "Grouping must have two or more items",
+    1426: "Item must have distinct properties",
     1438: "Market not enabled",
     1518: "Item is not deleted",
 }
@@ -68,6 +79,14 @@ WRITE_METHODS = frozenset(
         "market.removeFromAlbum",
         "market.saveProductPhoto",
         "photos.saveMarketPhoto",
+        "market.addProperty",
+        "market.editProperty",
+        "market.deleteProperty",
+        "market.addPropertyVariant",
+        "market.editPropertyVariant",
+        "market.deletePropertyVariant",
+        "market.groupItems",
+        "market.ungroupItems",
     }
 )
 
@@ -162,6 +181,7 @@ class _Community:
     max_items_in_album: int = 10000
     max_albums: int = 100
     next_album_id: int = 1
+    extended_mode: bool = False  # the community's "extended" products mode: properties, variants, grouping
 
 
 @dataclass
@@ -185,6 +205,9 @@ class _Item:
     url: str | None = None
     albums_ids: list[int] = field(default_factory=list)
     updated: int = 0
+    variant_ids: list[int] = field(default_factory=list)  # property variants (at most 2, distinct properties)
+    grouping_id: int | None = None  # market.groupItems' item_group_id ("variants_grouping_id" in answers)
+    is_main_variant: bool = False
 
     def availability(self, readings: Readings) -> int:
         if self.removed:
@@ -294,7 +317,7 @@ def format_price(kopecks: int) -> dict[str, Any]:
     }
 
 
-class VkState:
+class VkState(VariantsMixin):
     """All VK-side state of the sandbox, guarded by one lock; see sandbox_iface.md for the contract."""
 
     def __init__(self, seed: int = 0):
@@ -322,6 +345,7 @@ class VkState:
         self._next_item_id = 5_000_001
         self._next_photo_id = 457_240_001
         self._answers_5xx = 0
+        self._init_variants()
         self._live_per_sku: dict[tuple[int, str], int] = {}  # (owner id, sku) -> items not removed
         self._peak_per_sku: dict[tuple[int, str], int] = {}  # ... the most there ever were at once
 
@@ -394,6 +418,7 @@ class VkState:
         *,
         admin_user_ids: Iterable[int] = (),
         is_closed: int = 0,
+        extended_mode: bool = False,
         max_items: int = 15000,
         max_items_in_album: int = 10000,
         max_albums: int = 100,
@@ -410,6 +435,7 @@ class VkState:
                 admin_user_ids=admins,
                 market_enabled=market_enabled,
                 is_closed=is_closed,
+                extended_mode=extended_mode,
                 max_items=max_items,
                 max_items_in_album=max_items_in_album,
                 max_albums=max_albums,
@@ -519,6 +545,8 @@ class VkState:
                     "albums_ids": list(item.albums_ids),
                     "date": item.date,
                     "updated": item.updated,
+                    "variant_ids": list(item.variant_ids),
+                    "grouping_id": item.grouping_id,
                 }
                 for item in sorted(self._items.values(), key=lambda i: i.id)
                 if item.owner_id == -group_id
@@ -714,6 +742,7 @@ class VkState:
             "market.saveProductPhoto": self._save_product_photo,
             "photos.getMarketUploadServer": self._get_upload_server,
             "photos.saveMarketPhoto": self._save_market_photo_legacy,
+            **self._variant_handlers(),
         }
 
     # ------------------------------------------------------------------ param parsing
@@ -844,6 +873,9 @@ class VkState:
             data["url"] = item.url
         if item.reject_info:
             data["reject_info"] = dict(item.reject_info)
+        if item.grouping_id is not None:
+            data["variants_grouping_id"] = item.grouping_id
+            data["is_main_variant"] = item.is_main_variant
         if extended:
             data["albums_ids"] = list(item.albums_ids)
             photos = [self._photos[pid] for pid in [item.main_photo_id, *item.photo_ids] if pid in self._photos]
@@ -931,6 +963,8 @@ class VkState:
         if album_id:
             self._album(community, album_id)
             items = [i for i in items if album_id in i.albums_ids]
+        if self.readings.grouped_need_variants and params.get("need_variants") != "1":
+            items = [i for i in items if i.grouping_id is None or i.is_main_variant]
         items.sort(key=lambda i: i.id, reverse=True)
         extended = params.get("extended") == "1"
         page = items[offset : offset + count]
@@ -1022,6 +1056,8 @@ class VkState:
             if len(photo_ids) > 4:
                 raise _invalid("photo_ids should contain at most 4 ids")
             out["photo_ids"] = photo_ids
+        if "variant_ids" in params:
+            out["variant_ids"] = self._validated_variant_ids(params, community)
         for photo_id in [out.get("main_photo_id"), *out.get("photo_ids", [])]:
             if photo_id is None:
                 continue
@@ -1059,6 +1095,8 @@ class VkState:
         community = self._community_by_owner(params, ctx, write=True)
         item = self._item(community, self._int(params, "item_id", required=True))
         fields = self._validated_fields(params, community, item_id=item.id)
+        if "variant_ids" in fields:
+            self._check_grouped_edit(item, fields["variant_ids"])
         self._count_sku(item, -1)
         for key, value in fields.items():
             setattr(item, key, value)
@@ -1073,6 +1111,7 @@ class VkState:
         community = self._community_by_owner(params, ctx, write=True)
         item = self._item(community, self._int(params, "item_id", required=True))
         self._set_removed(item, True)
+        self._leave_grouping(item)
         item.updated = int(time.time())
         return 1
 

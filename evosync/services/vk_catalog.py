@@ -32,7 +32,15 @@ from ..clients.errors import (
 )
 from ..clients.vk import EXECUTE_MAX_CALLS, VkCall, VkClient
 from ..extensions import db
-from ..models import ConnectionState, SyncLink, VkCachedAlbum, VkCachedProduct, VkConnection, utcnow
+from ..models import (
+    ConnectionState,
+    SyncLink,
+    VkCachedAlbum,
+    VkCachedProduct,
+    VkCachedProperty,
+    VkConnection,
+    utcnow,
+)
 from ..redis_conn import get_redis
 from .connections import record_failure, record_success, vk_client_for
 
@@ -93,6 +101,9 @@ class VkMarketSnapshot:
     items: list[dict] = field(default_factory=list)
     consistent: bool = True
     calls: int = 0
+    # market.getProperties: the community's properties, or None when VK did not answer them (see ``properties_error``)
+    properties: list[dict] | None = None
+    properties_error: int | None = None
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -106,8 +117,23 @@ def _albums_call(owner_id: int, offset: int) -> VkCall:
 
 def _items_call(owner_id: int, offset: int) -> VkCall:
     # with_disabled=1: VK leaves out items marked unavailable otherwise; the mirror must show them.
-    params = {"owner_id": owner_id, "offset": offset, "count": ITEMS_PAGE, "extended": 1, "with_disabled": 1}
+    # need_variants=1: VK may return only each card's main variant otherwise (a reading, docs/VK_READINGS.md).
+    params = {
+        "owner_id": owner_id,
+        "offset": offset,
+        "count": ITEMS_PAGE,
+        "extended": 1,
+        "with_disabled": 1,
+        "need_variants": 1,
+    }
     return VkCall("market.get", params, ("items", offset))
+
+
+def _properties_call(group_id: int) -> VkCall:
+    return VkCall("market.getProperties", {"group_id": abs(group_id)}, ("properties", 0))
+
+
+VARIANTS_OFF_CODES = (1409, 1410)  # the community's products are not in extended mode
 
 
 def _run_pages(client: VkClient, calls: Sequence[VkCall], per_request: int) -> dict[tuple[str, int], dict]:
@@ -125,6 +151,9 @@ def _run_pages(client: VkClient, calls: Sequence[VkCall], per_request: int) -> d
             answers.update(_run_pages(client, chunk, max(1, len(chunk) // 2)))
             continue
         for result in results:
+            if result.call.tag[0] == "properties":  # its refusal says the mode is off; never fails the read
+                answers[result.call.tag] = {"error": result.error} if not result.ok else {"value": result.value}
+                continue
             if not result.ok:
                 raise result.error
             value = result.value
@@ -146,16 +175,26 @@ def read_vk_market(
     owner_id = -abs(group_id)
     per_request = max(1, min(EXECUTE_MAX_CALLS, pages_per_request))
     snapshot = VkMarketSnapshot()
+    properties_answer: dict | None = None
     for attempt in range(READ_ATTEMPTS):
         first_pages = max(1, min(per_request - 1, math.ceil((expected_items + 1) / ITEMS_PAGE)))
         calls = [_albums_call(owner_id, 0)] + [_items_call(owner_id, i * ITEMS_PAGE) for i in range(first_pages)]
+        # The community's properties (and so its extended mode) ride along in a batch with room: no request of
+        # their own unless every batch is full (never with one page per request, a guard against answer size).
+        want_properties = attempt == 0
+        if want_properties and len(calls) < per_request:
+            calls.append(_properties_call(group_id))
+            want_properties = False
         answers = _run_pages(client, calls, per_request)
         album_total = int(answers[("albums", 0)].get("count") or 0)
         item_total = int(answers[("items", 0)].get("count") or 0)
         more = [_albums_call(owner_id, o) for o in range(ALBUMS_PAGE, album_total, ALBUMS_PAGE)]
         more += [_items_call(owner_id, o) for o in range(first_pages * ITEMS_PAGE, item_total, ITEMS_PAGE)]
+        if want_properties and per_request > 1:
+            more.append(_properties_call(group_id))
         if more:
             answers.update(_run_pages(client, more, per_request))
+        properties_answer = answers.pop(("properties", 0), None) or properties_answer
         snapshot = VkMarketSnapshot(
             albums=_unique(answers, "albums"),
             items=_unique(answers, "items"),
@@ -166,7 +205,21 @@ def read_vk_market(
             break
         log.info("vk market of %s changed while reading (attempt %d), reading again", group_id, attempt + 1)
         expected_items = len(snapshot.items)
+    _read_properties(snapshot, properties_answer)
     return snapshot
+
+
+def _read_properties(snapshot: VkMarketSnapshot, answer: dict | None) -> None:
+    if answer is None:
+        return
+    error = answer.get("error")
+    if error is not None:
+        snapshot.properties_error = getattr(error, "code", 1)
+        return
+    value = answer.get("value")
+    items = value.get("items") if isinstance(value, dict) else None
+    if isinstance(items, list):
+        snapshot.properties = [p for p in items if isinstance(p, dict) and "id" in p]
 
 
 def _unique(answers: dict[tuple[str, int], dict], kind: str) -> list[dict]:
@@ -250,6 +303,29 @@ def product_row(item: dict, group_id: int) -> dict[str, Any]:
         "photo_url": _url_or_none(photo_url or item.get("thumb_photo")),
         "main_photo_id": int(main_photo_id) if isinstance(main_photo_id, int) else None,
         "reject_reason": reject_reason(item.get("reject_info")),
+        "grouping_id": _grouping_id(item),
+    }
+
+
+def _grouping_id(item: dict) -> int | None:
+    value = item.get("variants_grouping_id") or item.get("item_group_id")
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def property_row(prop: dict, group_id: int) -> dict[str, Any]:
+    """The vk_cached_properties columns for one market.getProperties item."""
+    variants = {}
+    for variant in prop.get("variants") or ():
+        if isinstance(variant, dict) and variant.get("id") is not None:
+            variants.setdefault(str(variant.get("title") or variant.get("value") or ""), int(variant["id"]))
+    return {
+        "group_id": group_id,
+        "vk_property_id": int(prop["id"]),
+        "title": _fit(prop.get("title"), 255),
+        "variants": variants,
     }
 
 
@@ -290,7 +366,9 @@ _PRODUCT_FIELDS = (
     "photo_url",
     "main_photo_id",
     "reject_reason",
+    "grouping_id",
 )
+_PROPERTY_FIELDS = ("group_id", "title", "variants")
 _ALBUM_FIELDS = ("group_id", "title", "item_count", "photo_url", "is_main", "is_hidden")
 
 
@@ -358,6 +436,33 @@ def store_snapshot(user_id: int, group_id: int, snapshot: VkMarketSnapshot, summ
     )
     summary.products = len(products)
     summary.albums = len(albums)
+    if snapshot.properties is not None:
+        _store(
+            VkCachedProperty,
+            "vk_property_id",
+            _PROPERTY_FIELDS,
+            user_id,
+            [property_row(prop, group_id) for prop in snapshot.properties],
+        )
+
+
+def note_variants_mode(conn: VkConnection, snapshot: VkMarketSnapshot) -> None:
+    """What the read says of the community's extended products mode (needed for VK variants).
+
+    A refused market.getProperties (1409/1410) means off. An answer listing properties means on. An empty answer
+    means on too, unless a write was refused for the mode ("off-write": VK may answer the read while the mode is
+    off, a reading); then the runner probes with the one write it needs anyway (services/sync/runner.py).
+    """
+    if snapshot.properties_error in VARIANTS_OFF_CODES:
+        mode = "off"
+    elif snapshot.properties is None:
+        return  # not read (a passing failure): nothing learnt
+    elif snapshot.properties or conn.variants_mode != "off-write":
+        mode = "on"
+    else:
+        return
+    if conn.variants_mode != mode:
+        conn.variants_mode, conn.variants_mode_at = mode, utcnow()
 
 
 def _kept_rows(model, key: str, fields: Sequence[str], user_id: int, known: set[int]) -> list[dict]:
@@ -532,6 +637,7 @@ def _refresh_locked(conn: VkConnection, summary: VkCatalogRefresh) -> None:
     summary.vk_calls = snapshot.calls
     try:
         store_snapshot(user_id, group_id, snapshot, summary)
+        note_variants_mode(conn, snapshot)
         conn.market_enabled = True
         record_success(conn)
     except Exception:
@@ -612,6 +718,7 @@ class ProductPage:
     page: int
     per_page: int
     managed_item_ids: set[int] = field(default_factory=set)
+    card_sizes: dict[int, int] = field(default_factory=dict)  # VK card (item group) -> its items
 
     @property
     def pages(self) -> int:
@@ -688,7 +795,26 @@ def products_page(user_id: int, vk_album_id: int | None, page: int = 1, per_page
         if ids
         else []
     )
-    return ProductPage(items, int(total or 0), page, per_page, managed_item_ids(user_id, [p.vk_item_id for p in items]))
+    return ProductPage(
+        items,
+        int(total or 0),
+        page,
+        per_page,
+        managed_item_ids(user_id, [p.vk_item_id for p in items]),
+        card_sizes(user_id, [p.grouping_id for p in items if p.grouping_id]),
+    )
+
+
+def card_sizes(user_id: int, grouping_ids: Sequence[int]) -> dict[int, int]:
+    """How many items each of these VK cards (item groups) holds in the user's mirror."""
+    if not grouping_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(VkCachedProduct.grouping_id, sa.func.count())
+        .where(VkCachedProduct.user_id == user_id, VkCachedProduct.grouping_id.in_(set(grouping_ids)))
+        .group_by(VkCachedProduct.grouping_id)
+    )
+    return {int(gid): int(n) for gid, n in rows}
 
 
 def managed_item_ids(user_id: int, vk_item_ids: Sequence[int]) -> set[int]:

@@ -25,6 +25,7 @@ from ..services.sync import settings as sync_settings
 from ..services.sync.describe import plan_entries
 from ..services.sync.requests import active_run, get_run, latest_runs, request_sync
 from ..services.sync.runner import preview as build_preview
+from ..services.sync.variants_mode import variants_notice
 from ..services.vk_catalog import rejected_items, vk_item_url
 from .catalog import register_vk_state_provider
 from .common import wants_json
@@ -156,6 +157,7 @@ def dashboard():
         attention=rejected_items(user_id),
         vk_item_url=vk_item_url,
         incident=incidents.banner_for(user_id),
+        variants_off=variants_notice(user_id),
     )
 
 
@@ -190,6 +192,7 @@ def preview():
         guarded=result.guarded,
         nothing_to_do=not plan.has_writes,
         left_to_vk=[label for name, label in VK_OWNED_LABELS.items() if name in result.settings.vk_owned],
+        cards=[{"title": c.title, "variants": len(c.members), "options": list(c.options)} for c in plan.cards],
         form=ActionForm(),
         can_run=current_user.has_permission("sync.run"),
     )
@@ -279,6 +282,7 @@ def settings():
                 "publish_alcohol": saved.publish_alcohol,
                 "publish_tobacco": saved.publish_tobacco,
                 "vk_owned": sorted(saved.vk_owned),
+                "group_by_name": saved.group_by_name,
             },
         )
     form.set_categories(categories, saved.category_id)

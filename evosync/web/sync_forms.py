@@ -147,6 +147,14 @@ class SettingsForm(FlaskForm):
             "them as you edit them in VK. Unticked fields always follow Evotor."
         ),
     )
+    group_by_name = BooleanField(
+        _l("Group products named «Name (flavour)» into one card"),
+        description=_l(
+            "For products kept as separate items in Evotor, e.g. «Lemonade (pear)» and «Lemonade (tarragon)»: VK shows "
+            "one card «Lemonade» where the buyer picks the flavour. Needs VK's extended products mode. The preview "
+            "shows the cards it would make."
+        ),
+    )
     auto_sync = BooleanField(
         _l("Sync automatically"),
         description=_l("Keep VK up to date by itself when your catalog changes. Off: only when you press «Sync now»."),
@@ -182,4 +190,5 @@ class SettingsForm(FlaskForm):
             publish_alcohol=self.publish_alcohol.data,
             publish_tobacco=self.publish_tobacco.data,
             vk_owned=frozenset(self.vk_owned.data or ()),
+            group_by_name=self.group_by_name.data,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import load_bench, mirror_bench, run, sync_bench, webhook_bench
+from bench import load_bench, mirror_bench, run, sync_bench, variants_bench, webhook_bench
 from bench.common import SandboxProcess, Services, floor_seconds, medians, percentile
 
 
@@ -29,6 +29,15 @@ def test_sync_bench_counts_a_first_sync_and_the_re_syncs(services):
     assert changed["changed_products"] == 1 and changed["updated"] == 1 and changed["writes"] >= 1
     rows = sync_bench.judge({40: sync_bench.summarize([result])})
     assert [r["what"].split(",")[0] for r in rows] == ["first sync", "unchanged re-sync", "1 % changed (1 of 40)"]
+
+
+def test_variants_bench_publishes_a_card_and_groups_after_the_switch(services):
+    """30 products (one T-shirt of 8 variants): with the mode on they make one card; with it switched on after a
+    first publication the same items are grouped (nothing created)."""
+    cards = variants_bench.scenario(services, 30, "cards", 0)
+    assert cards["status"] == "succeeded" and cards["cards"] == 1 and cards["card_calls"] >= 3
+    switch = variants_bench.scenario(services, 30, "switch", 0)
+    assert switch["status"] == "succeeded" and switch["created"] == 0 and switch["cards"] == 1
 
 
 def test_mirror_bench_runs_the_memory_script(services):

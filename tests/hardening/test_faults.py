@@ -77,6 +77,36 @@ def _change_catalog(shop, rnd: random.Random, n: int) -> dict[str, int]:
     return counts
 
 
+def _change_variants(shop, rnd: random.Random) -> dict[str, int]:
+    """In each modification group: a variant added (a new colour for one size), one removed, one sold out."""
+    ev, token, store = shop.sandbox.evotor, shop.evotor_token, shop.stores[0]
+    counts = {"variants_added": 0, "variants_removed": 0, "variants_sold_out": 0}
+    for group in [g for g in ev.groups(store) if g.get("attributes")]:
+        variants = [p for p in ev.products(store) if p.get("parent_id") == group["id"]]
+        if len(variants) < 3:
+            continue
+        size, colour = group["attributes"][:2]
+        new_colour = {"id": f"colour-{rnd.randrange(10**6)}", "name": f"Цвет {rnd.randrange(100)}"}
+        colour["choices"].append(new_colour)
+        ev.update_group(token, store, group["id"], attributes=group["attributes"])
+        ev.add_product(
+            token,
+            store,
+            f"{group['name']} новая",
+            price=777.0,
+            quantity=2,
+            parent_id=group["id"],
+            attributes_choices={size["id"]: size["choices"][0]["id"], colour["id"]: new_colour["id"]},
+        )
+        picked = rnd.sample(variants, 2)
+        ev.remove_product(token, store, picked[0]["id"])
+        ev.update_product(token, store, picked[1]["id"], quantity=0)
+        counts["variants_added"] += 1
+        counts["variants_removed"] += 1
+        counts["variants_sold_out"] += 1
+    return counts
+
+
 def _faults_on(sandbox, seed: int) -> None:
     sandbox.vk.faults.timeout_seconds = 1.3
     sandbox.vk.faults.configure(rate=0.2, kinds=VK_KINDS, seed=seed)
@@ -106,16 +136,22 @@ def converge(shop, seed: int, max_rounds: int) -> list[str]:
     return rounds
 
 
-def soak(sync_app, sandbox, n_products: int, changes: int, seed: int) -> dict:
-    """First publication and then a changed catalog, each converging within MAX_ROUNDS rounds under faults."""
+def soak(sync_app, sandbox, n_products: int, changes: int, seed: int, extended: bool = False) -> dict:
+    """First publication and then a changed catalog, each converging within MAX_ROUNDS rounds under faults.
+
+    ``extended``: the community's extended products mode is on, so the modification groups are VK cards (with
+    mismatches checking each is exactly one card); the changes then also add and remove variants."""
     sync_app.config.update(VK_TIMEOUT=1.0, EVOTOR_TIMEOUT=2.0)
     sandbox.evotor.page_size = 100
     shop = open_shop(sandbox, n_products=n_products, seed=seed)
+    sandbox.vk.set_extended_mode(shop.group_id, extended)
     started = time.monotonic()
     first = converge(shop, seed, FIRST_PUBLICATION_MAX_ROUNDS)
     assert mismatches(sandbox, shop.user_id, shop.group_id) == [], first
     live = len(shop.vk_items())
     changed = _change_catalog(shop, random.Random(seed), changes)
+    if extended:
+        changed.update(_change_variants(shop, random.Random(seed)))
     second = converge(shop, seed + 100, MAX_ROUNDS)
     problems = mismatches(sandbox, shop.user_id, shop.group_id)
     assert problems == [], (second, problems[:20])
@@ -147,6 +183,15 @@ def test_200_products_with_changes_converge_under_faults_on_both_apis(fast_vk, s
     requests — 0 duplicates, 0 missing, 0 wrong prices, titles or albums — and a clean re-run writes nothing."""
     figures = soak(fast_vk, sandbox, n_products=200, changes=10, seed=21)
     print("fault soak", figures)
+
+
+def test_vk_cards_converge_under_faults_with_no_duplicate_card(fast_vk, sandbox):
+    """The same soak with the community's extended mode on: the T-shirt's variants are one VK card, and stay
+    exactly one card (no second card, no member outside, no stranger inside, right options) through the
+    first publication and variants added, removed and sold out, all under faults on both APIs."""
+    figures = soak(fast_vk, sandbox, n_products=200, changes=10, seed=23, extended=True)
+    assert sandbox.vk.stats["methods"].get("market.groupItems"), "the card really was made"
+    print("fault soak (cards)", figures)
 
 
 @pytest.mark.slow

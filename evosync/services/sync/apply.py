@@ -40,6 +40,7 @@ from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, VkClient
 from ...extensions import db
 from ...models import LinkStatus, SyncAlbum, SyncLink, VkCachedProduct, utcnow
 from . import plan as p
+from .apply_cards import CardsMixin
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class ApplyResult:
     failed: int = 0
     albums_changed: int = 0
     photos_uploaded: int = 0
+    cards_grouped: int = 0
+    cards_ungrouped: int = 0
+    properties_created: int = 0  # VK properties and property variants
     calls: int = 0
     uncertain: bool = False  # some write's fate is unknown, or a batch failed for a passing reason
     failures: dict = field(default_factory=dict)  # "store:product" -> {"title", "reason"}
@@ -83,6 +87,9 @@ class ApplyResult:
             "restored",
             "albums_changed",
             "photos_uploaded",
+            "cards_grouped",
+            "cards_ungrouped",
+            "properties_created",
             "calls",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -128,7 +135,7 @@ class PhotoSource:
         return self.default_bytes(), "default"
 
 
-class Applier:
+class Applier(CardsMixin):
     """Runs one plan for one merchant; ``progress(done)`` is called after every batch."""
 
     def __init__(
@@ -183,6 +190,9 @@ class Applier:
 
         self._record_adoptions(plan)
         self._record_forgets_and_skips(plan)
+        self._prepare_cards(plan)
+        self._ungroup(plan)
+        self._create_properties(plan)
         self._albums_first(plan)
         self._restores([u for u in plan.updates if u.restore])
         if allow_removals:
@@ -190,8 +200,13 @@ class Applier:
         else:
             self._removals([r for r in plan.removals if r.duplicate])
         updates = [u for u in plan.updates if u.vk_item_id not in self._not_restored]
-        self._with_photos([*plan.creates, *(u for u in updates if u.new_photo)], plan)
+        creates = list(plan.creates)
+        if self.variants_refused:  # the cards' items wait for the next pass, which plans them as separate items
+            creates = [c for c in creates if c.desired.card is None]
+            updates = [u for u in updates if u.desired.card is None]
+        self._with_photos([*creates, *(u for u in updates if u.new_photo)], plan)
         self._edits([u for u in updates if not u.new_photo])
+        self._group(plan)
         self._memberships(plan)
         self._album_deletes(plan)
         db.session.commit()
@@ -591,8 +606,16 @@ class Applier:
                 params = {"owner_id": self.owner_id, "item_id": op.vk_item_id, **op.changed}
             if photo_id is not None:
                 params["main_photo_id"] = photo_id
+            unsent = False
+            if "variant_ids" in params:  # the options as [[property, value], ...]: VK wants its variant ids
+                ids = self.variant_ids_for(params["variant_ids"]) if not self.variants_refused else None
+                if ids is None:
+                    del params["variant_ids"]
+                    unsent = True  # recorded as not pushed: the next pass sends them
+                else:
+                    params["variant_ids"] = ids
             calls.append(
-                VkCall("market.add" if isinstance(op, p.Create) else "market.edit", params, tag=(op, photo_id))
+                VkCall("market.add" if isinstance(op, p.Create) else "market.edit", params, tag=(op, photo_id, unsent))
             )
         db.session.commit()
         self._run(calls, self._item_done)
@@ -601,7 +624,9 @@ class Applier:
         self._send_items([(op, None) for op in updates])
 
     def _item_done(self, result: VkCallResult) -> None:
-        op, photo_id = result.call.tag
+        op, photo_id, unsent = result.call.tag
+        if self._refused(result):  # variant_ids refused: the mode is off; the next pass plans a separate item
+            return
         key = op.desired.key
         link = self._link(key, op.desired.sku)
         if result.error is not None:
@@ -631,6 +656,8 @@ class Applier:
         previous_photo = (link.pushed or {}).get("main_photo_id")
         link.pushed = {**op.desired.fields, "main_photo_id": photo_id or previous_photo}
         link.content_hash = op.desired.hash
+        if unsent:
+            link.pushed["variant_ids"], link.content_hash = None, None
         link.group_id = self.group_id
         link.status = LinkStatus.UNAVAILABLE if op.desired.fields.get("deleted") else LinkStatus.PUBLISHED
         link.last_error = None

@@ -16,6 +16,8 @@ from ...models import (
     SyncLink,
     VkCachedAlbum,
     VkCachedProduct,
+    VkCachedProperty,
+    VkConnection,
 )
 from ..evotor_catalog import publishable_scope
 from . import plan as p
@@ -59,6 +61,7 @@ def settings_for(user_id: int) -> p.Settings:
         publish_alcohol=bool(row.publish_alcohol),
         publish_tobacco=bool(row.publish_tobacco),
         vk_owned=p.mapping.parse_vk_owned(row.vk_owned_fields),
+        group_by_name=bool(row.group_by_name),
     )
 
 
@@ -138,12 +141,19 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
             main_photo_id=i.main_photo_id,
             removal=i.removal,
             reject_reason=i.reject_reason,
+            grouping_id=int(i.grouping_id) if i.grouping_id else None,
         )
         for i in db.session.scalars(db.select(VkCachedProduct).filter_by(user_id=user_id, group_id=group_id))
     ]
     vk_albums = [
         p.VkAlbum(album_id=int(a.vk_album_id), title=a.title)
         for a in db.session.scalars(db.select(VkCachedAlbum).filter_by(user_id=user_id, group_id=group_id))
+    ]
+    conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
+    variants_on = conn is not None and conn.variants_mode == "on"
+    vk_properties = [
+        p.VkProperty(property_id=int(prop.vk_property_id), title=prop.title, variants=dict(prop.variants or {}))
+        for prop in db.session.scalars(db.select(VkCachedProperty).filter_by(user_id=user_id, group_id=group_id))
     ]
     data = p.PlanInput(
         settings=settings or settings_for(user_id),
@@ -157,5 +167,7 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
         album_links=album_links,
         vk_items=vk_items,
         vk_albums=vk_albums,
+        variants_on=variants_on,
+        vk_properties=vk_properties,
     )
     return data, image_urls

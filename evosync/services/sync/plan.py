@@ -19,6 +19,7 @@ docs/VK_READINGS.md explains the VK behaviours that are open and why these rules
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Settings:
     publish_alcohol: bool = False  # distance selling is forbidden (171-FZ): off unless the merchant says so
     publish_tobacco: bool = False  # ... (15-FZ)
     vk_owned: frozenset[str] = frozenset()  # names of mapping.VK_OWNABLE_FIELDS that VK decides once published
+    group_by_name: bool = False  # flat products named "Base (Flavour)" become one VK card per base (issue 22)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class VkItem:
     main_photo_id: int | None = None
     removal: str | None = None  # MARK_DELETED / MARK_DEAD, meaningful at availability 1 only
     reject_reason: str | None = None  # VK's moderators rejected or blocked it, in VK's words
+    grouping_id: int | None = None  # the VK card (item_group_id) it belongs to
 
     @property
     def restorable(self) -> bool:
@@ -162,6 +165,15 @@ class VkAlbum:
     title: str
 
 
+@dataclass(frozen=True, slots=True)
+class VkProperty:
+    """A product property of the community with its variants (title -> VK variant id)."""
+
+    property_id: int
+    title: str
+    variants: dict = field(default_factory=dict)
+
+
 @dataclass
 class PlanInput:
     settings: Settings
@@ -173,6 +185,8 @@ class PlanInput:
     vk_items: Iterable[VkItem] = ()
     vk_albums: Iterable[VkAlbum] = ()
     default_photo_key: str = "default"
+    variants_on: bool = False  # the community's extended products mode is on: modification groups become cards
+    vk_properties: Iterable[VkProperty] = ()
 
 
 # ----------------------------------------------------------------------------------------------- outputs
@@ -186,6 +200,7 @@ class Desired:
     album_key: AlbumKey | None
     photo_key: str
     image_key: str | None
+    card: AlbumKey | None = None  # the modification group whose VK card it is part of (fields carry variant_ids)
 
     @property
     def title(self) -> str:
@@ -293,6 +308,53 @@ class AlbumRemove:
     vk_album_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class PropertyCreate:
+    """market.addProperty: an Evotor attribute name the community has no property for yet."""
+
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyVariantCreate:
+    """market.addPropertyVariant: a choice of an attribute (the property is created first if new)."""
+
+    property_title: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One Evotor modification group published as one VK card with a picker."""
+
+    card: AlbumKey
+    title: str
+    options: tuple[str, ...]  # the VK properties of the picker (at most 2)
+    members: tuple[Key, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupItems:
+    """market.groupItems: the card's items (their ids come from the links once created), into ``item_group_id``
+    when the card exists already, else into a new card."""
+
+    card: AlbumKey
+    title: str
+    members: tuple[Key, ...]
+    item_group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ungroup:
+    """market.ungroupItems: a card that is wrong (fewer than 2 variants left, a stranger in it, or its options
+    change); done before any other write, so no edit or removal ever meets a card VK would refuse."""
+
+    card: AlbumKey
+    title: str
+    item_group_id: int
+    reason: str
+
+
 @dataclass
 class Plan:
     creates: list[Create] = field(default_factory=list)
@@ -308,6 +370,13 @@ class Plan:
     album_deletes: list[AlbumDelete] = field(default_factory=list)
     album_adds: list[AlbumAdd] = field(default_factory=list)
     album_removes: list[AlbumRemove] = field(default_factory=list)
+    property_creates: list[PropertyCreate] = field(default_factory=list)
+    variant_creates: list[PropertyVariantCreate] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    groupings: list[GroupItems] = field(default_factory=list)
+    ungroupings: list[Ungroup] = field(default_factory=list)
+    known_properties: dict = field(default_factory=dict)  # property title -> VK property id
+    known_variants: dict = field(default_factory=dict)  # (property title, value) -> VK variant id
     unchanged: int = 0
     published: int = 0  # items of ours live in VK before this plan
 
@@ -322,7 +391,12 @@ class Plan:
             or self.album_deletes
             or self.album_adds
             or self.album_removes
+            or self.card_writes
         )
+
+    @property
+    def card_writes(self) -> bool:
+        return bool(self.property_creates or self.variant_creates or self.groupings or self.ungroupings)
 
     @property
     def has_writes_besides_removals(self) -> bool:
@@ -334,6 +408,7 @@ class Plan:
             or self.album_deletes
             or self.album_adds
             or self.album_removes
+            or self.card_writes
             or any(r.duplicate for r in self.removals)
         )
 
@@ -355,6 +430,10 @@ class Plan:
             "albums_rename": len(self.album_renames),
             "albums_delete": len(self.album_deletes),
             "album_moves": len(self.album_adds) + len(self.album_removes),
+            "cards": len(self.cards),
+            "card_variants": sum(len(c.members) for c in self.cards),
+            "card_changes": len(self.groupings) + len(self.ungroupings),
+            "properties_create": len(self.property_creates) + len(self.variant_creates),
         }
 
 
@@ -379,13 +458,14 @@ class _Tree:
             group = self.get(group.store_id, group.parent_id)
         return group
 
-    def variant_label(self, product: Product) -> str:
+    def variant_label(self, product: Product, leave_out: frozenset = frozenset()) -> str:
+        """The product's attribute values ("M, red"), except those of the attributes ``leave_out`` (ids)."""
         group = self.get(product.store_id, product.parent_id)
         if group is None or not group.attributes or not product.attributes_choices:
             return ""
         values = []
         for attribute in group.attributes:
-            if not isinstance(attribute, dict):
+            if not isinstance(attribute, dict) or attribute.get("id") in leave_out:
                 continue
             chosen = product.attributes_choices.get(attribute.get("id"))
             for choice in attribute.get("choices") or ():
@@ -402,8 +482,11 @@ SHOWN_SKIP_REASONS = frozenset(
 )
 
 
-def desired_item(product: Product, settings: Settings, tree: _Tree, default_photo_key: str) -> Desired | str:
-    """The VK item a product should be, or the reason it is not published."""
+def desired_item(
+    product: Product, settings: Settings, tree: _Tree, default_photo_key: str, card: _CardShape | None = None
+) -> Desired | str:
+    """The VK item a product should be, or the reason it is not published. In a ``card`` the item is named after
+    the card (the modification group) and the values that are not picker options, and carries its options."""
     if not product.allow_to_sell:
         return N_("not for sale in Evotor")
     family = mapping.restricted_family(product.type)
@@ -423,7 +506,11 @@ def desired_item(product: Product, settings: Settings, tree: _Tree, default_phot
     out_of_stock = stock is not None and stock <= 0
     if out_of_stock and settings.out_of_stock == "remove":
         return N_("out of stock")
-    name = mapping.item_name(product.name, tree.variant_label(product), product.article_number, product.code)
+    if card is None:
+        name = mapping.item_name(product.name, tree.variant_label(product), product.article_number, product.code)
+    else:
+        label = tree.variant_label(product, card.attribute_ids)
+        name = mapping.item_name(card.title, label, product.article_number, product.code)
     values = {
         "name": name,
         "article": mapping.tidy_line(product.article_number) or mapping.tidy_line(product.code),
@@ -442,6 +529,8 @@ def desired_item(product: Product, settings: Settings, tree: _Tree, default_phot
     }
     if stock is not None:
         fields["stock_amount"] = stock
+    if card is not None:
+        fields["variant_ids"] = [list(pair) for pair in card.options[product.key]]
     album_group = tree.album_group(product) if settings.albums_enabled else None
     return Desired(
         key=product.key,
@@ -450,6 +539,7 @@ def desired_item(product: Product, settings: Settings, tree: _Tree, default_phot
         album_key=(album_group.store_id, album_group.id) if album_group else None,
         photo_key=product.image_key or default_photo_key,
         image_key=product.image_key,
+        card=card.key if card is not None else None,
     )
 
 
@@ -488,6 +578,7 @@ def build_plan(data: PlanInput) -> Plan:
     vk_items = {item.item_id: item for item in data.vk_items}
 
     desired: dict[Key, Desired] = {}
+    publishable: dict[Key, Product] = {}
     not_published: dict[Key, str] = {}
     key_by_sku: dict[str, Key] = {link.sku: key for key, link in links.items() if link.sku}
     for product in data.products:
@@ -502,6 +593,9 @@ def build_plan(data: PlanInput) -> Plan:
                 plan.skipped.append(Skip(product.key, mapping.item_name(product.name), outcome))
             continue
         desired[product.key] = outcome
+        publishable[product.key] = product
+    if data.variants_on:
+        _shape_cards(plan, data, tree, desired, publishable)
     owned = _Ownership(vk_items.values(), links, key_by_sku, desired).items_by_key
     skus_returned = any(item.sku for item in vk_items.values())
     vk_owned_fields = {f for name in settings.vk_owned for f in mapping.VK_OWNABLE_FIELDS.get(name, ())}
@@ -509,10 +603,13 @@ def build_plan(data: PlanInput) -> Plan:
     album_id_by_key, our_album_ids, deleting_album_ids = _plan_albums(plan, data, tree, desired)
 
     # ---- items we want
+    kept: dict[Key, VkItem | None] = {}  # the item each wanted product keeps (None: created in this plan)
+    options_change: set[Key] = set()  # grouped items whose picker options change
     for key, d in desired.items():
         link = links.get(key)
         items = owned.get(key, [])
         vk_item = items[0] if items else None
+        kept[key] = vk_item
         _remove_duplicates(plan, key, items[1:])
         if vk_item is None:
             plan.creates.append(Create(d))
@@ -558,6 +655,8 @@ def build_plan(data: PlanInput) -> Plan:
         ) and not ("photos" in settings.vk_owned and vk_item.main_photo_id)
         if new_photo:
             reasons.append("photo")
+        if "variant_ids" in changed and vk_item.grouping_id is not None:
+            options_change.add(key)
         if changed or new_photo or restore:
             plan.updates.append(
                 Update(d, vk_item.item_id, changed, new_photo, tuple(dict.fromkeys(reasons)), restore=restore)
@@ -591,7 +690,234 @@ def build_plan(data: PlanInput) -> Plan:
         status = link.status if link is not None and link.vk_item_id in (None, live[0].item_id) else None
         _plan_removal(plan, settings, key, live[0], not_published.get(key, N_("deleted in Evotor")), status)
         _remove_duplicates(plan, key, live[1:])
+    if data.variants_on:
+        _plan_groupings(plan, data, tree, owned, kept, options_change)
     return plan
+
+
+# ----------------------------------------------------------------------------------------------- VK cards
+
+PROPERTY_TITLE_MAX = 60  # VK's limit on property and variant titles is not documented (1423 "too long")
+
+
+@dataclass(frozen=True, slots=True)
+class _CardShape:
+    key: AlbumKey
+    title: str
+    attribute_ids: frozenset  # the Evotor attributes that are picker options (left out of the item titles)
+    options: dict  # product key -> ((property title, value), ...)
+
+
+def _attribute_values(group: Group, product: Product) -> dict[str, tuple[str, str]]:
+    """attribute id -> (attribute name, chosen value) for the product's choices in its modification group."""
+    out = {}
+    choices = product.attributes_choices or {}
+    for attribute in group.attributes or ():
+        if not isinstance(attribute, dict) or not attribute.get("id"):
+            continue
+        chosen = choices.get(attribute["id"])
+        for choice in attribute.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("id") == chosen and mapping.tidy_line(choice.get("name")):
+                name = mapping.tidy_line(attribute.get("name")) or "?"
+                value = mapping.tidy_line(choice["name"])
+                out[attribute["id"]] = (name[:PROPERTY_TITLE_MAX], value[:PROPERTY_TITLE_MAX])
+    return out
+
+
+def card_shape(group: Group, products: list[Product]) -> _CardShape | None:
+    """How a modification group's publishable variants make one VK card, or None when they cannot.
+
+    VK takes at most 2 properties per item: the two attributes whose values vary most among the variants become
+    the picker (ties: Evotor's order); an attribute that does not vary is no choice, and every attribute left out
+    goes into the item titles. A variant without a value for an option, or repeating another's options, is
+    published as an item of its own (VK refuses equal options with 1426). Fewer than 2 variants: no card (1425).
+    """
+    values = {p.key: _attribute_values(group, p) for p in sorted(products, key=lambda p: p.id)}
+    order = [a["id"] for a in group.attributes or () if isinstance(a, dict) and a.get("id")]
+    spread = {aid: len({v[aid][1] for v in values.values() if aid in v}) for aid in order}
+    ranked = sorted((aid for aid in order if spread[aid] >= 2), key=lambda aid: (-spread[aid], order.index(aid)))
+    name_of = {aid: v[aid][0] for v in values.values() for aid in v}
+    chosen: list[str] = []
+    for aid in ranked:  # two attributes of one name would be one VK property: the first one only
+        if len(chosen) < 2 and name_of[aid] not in {name_of[c] for c in chosen}:
+            chosen.append(aid)
+    if not chosen:
+        return None
+    options: dict[Key, tuple] = {}
+    seen: set[tuple] = set()
+    for key, v in values.items():
+        if any(aid not in v for aid in chosen):
+            continue
+        combo = tuple(v[aid] for aid in chosen)
+        if combo in seen:
+            continue
+        seen.add(combo)
+        options[key] = combo
+    if len(options) < 2:
+        return None
+    return _CardShape((group.store_id, group.id), group.name, frozenset(chosen), options)
+
+
+def _shape_cards(
+    plan: Plan, data: PlanInput, tree: _Tree, desired: dict[Key, Desired], publishable: dict[Key, Product]
+) -> None:
+    """Turn each modification group's publishable variants into one card: their Desired items get the card's
+    title and options, and the properties and variants VK lacks are planned."""
+    by_group: dict[AlbumKey, list[Product]] = defaultdict(list)
+    for product in publishable.values():
+        group = tree.get(product.store_id, product.parent_id)
+        if group is not None and group.attributes:
+            by_group[(group.store_id, group.id)].append(product)
+    known: dict[str, VkProperty] = {}  # by title; of two of one title (made by hand), the older one
+    for prop in sorted(data.vk_properties, key=lambda prop: prop.property_id):
+        known.setdefault(html.unescape(prop.title), prop)
+    for title, prop in known.items():
+        plan.known_properties[title] = int(prop.property_id)
+        for value, variant_id in sorted((prop.variants or {}).items(), key=lambda pair: pair[1]):
+            plan.known_variants.setdefault((title, html.unescape(value)), int(variant_id))
+    shapes = [card_shape(tree.get(*card_key), by_group[card_key]) for card_key in sorted(by_group)]
+    if data.settings.group_by_name:
+        shapes += _shapes_by_name(tree, publishable)
+    needed: dict[str, set[str]] = defaultdict(set)
+    for shape in shapes:
+        if shape is None:
+            continue
+        members = []
+        for key in sorted(shape.options):
+            outcome = desired_item(publishable[key], data.settings, tree, data.default_photo_key, shape)
+            if isinstance(outcome, Desired):
+                desired[key] = outcome
+                members.append(key)
+                for prop_title, value in shape.options[key]:
+                    needed[prop_title].add(value)
+        names = tuple(dict.fromkeys(name for combo in shape.options.values() for name, _value in combo))
+        plan.cards.append(Card(shape.key, mapping.item_name(shape.title), names, tuple(members)))
+    for prop_title in sorted(needed):
+        if prop_title not in known:
+            plan.property_creates.append(PropertyCreate(prop_title))
+        for value in sorted(needed[prop_title]):
+            if (prop_title, value) not in plan.known_variants:
+                plan.variant_creates.append(PropertyVariantCreate(prop_title, value))
+
+
+NAME_PATTERN = re.compile(r"^(?P<base>.*\S)\s*\((?P<value>[^()]*[^()\s][^()]*)\)\s*$")
+BY_NAME_PROPERTY = "Вариант"  # the picker's title on VK's storefront (buyers read Russian)
+BY_NAME_ATTRIBUTE = "by-name"
+
+
+def _shapes_by_name(tree: _Tree, publishable: dict[Key, Product]) -> list[_CardShape | None]:
+    """Flat products named "Base (Flavour)" in one Evotor group (not a modification group) -> one card per base.
+
+    The base (case and spaces aside) and the group must be equal; the value in the last parentheses is the
+    picker's option "Вариант". A base with one product is no card. Only when the merchant asks (settings).
+    """
+    by_base: dict[tuple, list[Product]] = defaultdict(list)
+    values: dict[Key, str] = {}
+    for key, product in publishable.items():
+        group = tree.get(product.store_id, product.parent_id)
+        if group is not None and group.attributes:
+            continue  # variants of a modification group are carded by their attributes
+        match = NAME_PATTERN.match(mapping.tidy_line(product.name))
+        if match is None:
+            continue
+        base = match.group("base").strip(" -–—,")
+        if len(base) < 2:
+            continue
+        values[key] = match.group("value").strip()
+        by_base[(product.store_id, product.parent_id or "", base.casefold())].append(product)
+    shapes: list[_CardShape | None] = []
+    for (store_id, parent_id, folded), products in sorted(by_base.items()):
+        if len(products) < 2:
+            continue
+        base = NAME_PATTERN.match(mapping.tidy_line(products[0].name)).group("base").strip(" -–—,")
+        choices = [{"id": v, "name": v} for v in dict.fromkeys(values[p.key] for p in products)]
+        virtual = Group(
+            store_id,
+            f"{BY_NAME_ATTRIBUTE}:{parent_id}:{folded}",
+            base,
+            attributes=[{"id": BY_NAME_ATTRIBUTE, "name": BY_NAME_PROPERTY, "choices": choices}],
+        )
+        shaped = [Product(**{**_fields(p), "attributes_choices": {BY_NAME_ATTRIBUTE: values[p.key]}}) for p in products]
+        shapes.append(card_shape(virtual, shaped))
+    return shapes
+
+
+def _fields(product: Product) -> dict:
+    return {name: getattr(product, name) for name in Product.__slots__}
+
+
+def _plan_groupings(
+    plan: Plan,
+    data: PlanInput,
+    tree: _Tree,
+    owned: dict[Key, list[VkItem]],
+    kept: dict[Key, VkItem | None],
+    options_change: set[Key],
+) -> None:
+    """Keep each card's VK grouping equal to its members; ungroup what must not be a card.
+
+    The cards VK holds for a card of the plan are the groupings of the items its products own (all products of a
+    modification group; the members of a card made by name). One card holding exactly the members (or some of
+    them, the rest new) is extended; anything else - two cards for one group (a lost answer), an item in it that
+    is no member, options that change - is ungrouped first and grouped anew, so VK never sees an edit or a
+    removal that breaks a card, and one group never shows as two cards. A grouping of our items that no card
+    explains (the merchant switched grouping by name off, a group's variants all gone) is ungrouped.
+    """
+    deleting = {r.vk_item_id for r in plan.removals if r.mode == "delete"}
+    cards = {c.card: c for c in plan.cards}
+    grouped_by_id: dict[int, set[int]] = defaultdict(set)
+    for item in data.vk_items:
+        if item.grouping_id is not None and not item.restorable and item.item_id not in deleting:
+            grouped_by_id[item.grouping_id].add(item.item_id)
+    card_of: dict[Key, AlbumKey] = {}
+    for product in data.products:
+        group = tree.get(product.store_id, product.parent_id)
+        if group is not None and group.attributes:
+            card_of[product.key] = (group.store_id, group.id)
+    for card in plan.cards:
+        for key in card.members:
+            card_of[key] = card.card
+    groupings_of: dict[AlbumKey, set[int]] = defaultdict(set)
+    explained: set[int] = set()
+    for key, items in owned.items():
+        for item in items:
+            if item.grouping_id is None or item.grouping_id not in grouped_by_id:
+                continue
+            if key in card_of:
+                groupings_of[card_of[key]].add(item.grouping_id)
+                explained.add(item.grouping_id)
+    orphans = {
+        item.grouping_id
+        for items in owned.values()
+        for item in items
+        if item.grouping_id in grouped_by_id and item.grouping_id not in explained
+    }
+    for gid in sorted(orphans):
+        plan.ungroupings.append(Ungroup(("", ""), "", gid, N_("no longer a card")))
+    for card_key in sorted(set(groupings_of) | set(cards)):
+        card = cards.get(card_key)
+        current = sorted(groupings_of.get(card_key, ()))
+        group = tree.get(*card_key)
+        title = card.title if card else mapping.item_name(group.name if group else "")
+        if card is None:
+            for gid in current:
+                plan.ungroupings.append(Ungroup(card_key, title, gid, N_("fewer than two variants to offer")))
+            continue
+        existing = {kept[k].item_id for k in card.members if kept.get(k) is not None}
+        new_members = any(kept.get(k) is None for k in card.members)
+        reshape = any(k in options_change for k in card.members)
+        if not current:
+            plan.groupings.append(GroupItems(card_key, card.title, card.members))
+        elif len(current) == 1 and not reshape and grouped_by_id[current[0]] <= existing:
+            if grouped_by_id[current[0]] != existing or new_members:
+                plan.groupings.append(GroupItems(card_key, card.title, card.members, current[0]))
+        else:
+            reason = N_("the options of its variants change") if reshape else N_("the card is made anew")
+            for gid in current:
+                plan.ungroupings.append(Ungroup(card_key, card.title, gid, reason))
+            plan.groupings.append(GroupItems(card_key, card.title, card.members))
+    once: set[int] = set()  # a VK card claimed by two of ours (never made so, but read so) is ungrouped once
+    plan.ungroupings = [u for u in plan.ungroupings if not (u.item_group_id in once or once.add(u.item_group_id))]
 
 
 class _Ownership:

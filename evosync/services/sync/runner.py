@@ -24,6 +24,7 @@ from ..vk_catalog import refresh_vk_catalog
 from . import plan as p
 from .apply import Applier, ApplyResult, PhotoSource, SyncStopped
 from .loader import load_plan_input
+from .variants_mode import probe_variants_mode
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
         group_id = int(conn.group_id)
         client = vk_client_for(conn)
         photos = PhotoSource(current_app.config["VK_DEFAULT_PHOTO_PATH"], _image_downloader(user_id), {})
+        probe_variants_mode(user_id, conn, client)  # counted in client.requests_made
         for pass_no in range(MAX_PASSES + 1):  # the last pass only re-reads VK, so the mirror ends up true
             refresh = refresh_vk_catalog(user_id)
             requests += getattr(refresh, "vk_requests", 0) or 0
@@ -250,11 +252,19 @@ def _record_plan(run: SyncRun, plan: p.Plan) -> None:
         + len(plan.album_deletes)
         + len(plan.album_adds)
         + len(plan.album_removes)
+        + len(plan.property_creates)
+        + len(plan.variant_creates)
+        + len(plan.groupings)
+        + len(plan.ungroupings)
     )
     run.unchanged_count = plan.unchanged
     run.details = {
         **(run.details or {}),
         "plan": summary,
+        "cards": [
+            {"title": c.title, "variants": len(c.members), "options": list(c.options)}
+            for c in plan.cards[:MAX_FAILURES_KEPT]
+        ],
         "skipped": [
             {"key": f"{s.key[0]}:{s.key[1]}", "title": s.title, "reason": s.reason}
             for s in plan.skipped[:MAX_FAILURES_KEPT]
@@ -284,6 +294,9 @@ def _counts(run: SyncRun, total: ApplyResult, requests: int) -> None:
         "failures": failures,
         "duplicates_removed": total.duplicates_removed,
         "restored": total.restored,
+        "cards_grouped": total.cards_grouped,
+        "cards_ungrouped": total.cards_ungrouped,
+        "properties_created": total.properties_created,
     }
 
 

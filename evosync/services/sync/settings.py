@@ -92,6 +92,7 @@ class SettingsValues:
     publish_alcohol: bool = False
     publish_tobacco: bool = False
     vk_owned: frozenset[str] = frozenset()  # names of mapping.VK_OWNABLE_FIELDS
+    group_by_name: bool = False  # flat products named "Base (Flavour)" as one VK card each
 
 
 class InvalidSettings(ValueError):
@@ -127,6 +128,7 @@ def load_settings(user_id: int) -> SettingsValues:
         publish_alcohol=bool(row.publish_alcohol),
         publish_tobacco=bool(row.publish_tobacco),
         vk_owned=mapping.parse_vk_owned(row.vk_owned_fields),
+        group_by_name=bool(row.group_by_name),
     )
 
 
@@ -184,6 +186,7 @@ def save_settings(user_id: int, values: SettingsValues, category_ids: set[int] |
     row.albums_enabled = bool(values.albums_enabled)
     row.publish_services = bool(values.publish_services)
     row.auto_sync = bool(values.auto_sync)
+    row.group_by_name = bool(values.group_by_name)
     switched = {
         family: bool(getattr(values, f"publish_{family}"))
         for family in mapping.RESTRICTED_FAMILIES
