@@ -24,6 +24,7 @@ ALL_IDS = [
     "periodic-apply_catalog_events",
     "periodic-check_incidents",
     "periodic-housekeeping",
+    "periodic-poll_vk_orders",
     "periodic-recover_stalled_syncs",
     "periodic-refresh_catalog",
     "periodic-refresh_vk_catalog",

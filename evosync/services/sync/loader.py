@@ -18,6 +18,7 @@ from ...models import (
     VkCachedProduct,
 )
 from ..evotor_catalog import publishable_scope
+from ..vk_order_holds import held_units
 from . import plan as p
 
 _PRODUCT_COLUMNS = (
@@ -157,5 +158,6 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
         album_links=album_links,
         vk_items=vk_items,
         vk_albums=vk_albums,
+        holds=held_units(user_id),  # units open VK orders hold (services/vk_order_holds.py)
     )
     return data, image_urls

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from . import holds as stock_holds
 from . import mapping
 
 
@@ -173,6 +174,7 @@ class PlanInput:
     vk_items: Iterable[VkItem] = ()
     vk_albums: Iterable[VkAlbum] = ()
     default_photo_key: str = "default"
+    holds: dict[Key, int] = field(default_factory=dict)  # units open VK orders hold, by product (holds.py)
 
 
 # ----------------------------------------------------------------------------------------------- outputs
@@ -194,6 +196,15 @@ class Desired:
     @property
     def hash(self) -> str:
         return mapping.content_hash(self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Units of a product open VK orders hold: VK shows the Evotor quantity less these."""
+
+    key: Key
+    title: str
+    units: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +319,7 @@ class Plan:
     album_deletes: list[AlbumDelete] = field(default_factory=list)
     album_adds: list[AlbumAdd] = field(default_factory=list)
     album_removes: list[AlbumRemove] = field(default_factory=list)
+    reserved: list[Reserved] = field(default_factory=list)
     unchanged: int = 0
     published: int = 0  # items of ours live in VK before this plan
 
@@ -490,8 +502,11 @@ def build_plan(data: PlanInput) -> Plan:
     desired: dict[Key, Desired] = {}
     not_published: dict[Key, str] = {}
     key_by_sku: dict[str, Key] = {link.sku: key for key, link in links.items() if link.sku}
-    for product in data.products:
+    products, reserved = stock_holds.apply_to_products(data.products, data.holds)  # VK orders hold stock
+    for product in products:
         key_by_sku[mapping.sku_for(product.store_id, product.id)] = product.key
+        if product.key in reserved:
+            plan.reserved.append(Reserved(product.key, mapping.item_name(product.name), reserved[product.key]))
         if not data.scope.includes(product):
             not_published[product.key] = N_("store or group switched off")
             continue

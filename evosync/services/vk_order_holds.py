@@ -1,0 +1,98 @@
+"""The stock open VK orders hold, read from and written to the database (the arithmetic is services/sync/holds.py).
+
+``settle_holds`` looks at the Evotor mirror's quantity of every product an open order line holds, applies the
+release rule and stores each line's ``till_settled`` and ``evotor_seen`` with a compare-and-set, so two workers
+looking at once cannot settle one drop twice. It returns the units still held per product: the plan's ``holds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import CachedProduct, VkOrder, VkOrderItem, VkOrderSettings
+from .sync import holds as rule
+
+log = logging.getLogger(__name__)
+
+Key = rule.Key
+
+
+def open_statuses(user_id: int) -> frozenset[int]:
+    text = db.session.scalar(sa.select(VkOrderSettings.open_statuses).where(VkOrderSettings.user_id == user_id))
+    return rule.parse_statuses(text)
+
+
+def _open_lines(user_id: int, keys: set[Key] | None = None) -> dict[Key, list[VkOrderItem]]:
+    """Lines of the merchant's open orders mapped to an Evotor product, oldest order first, by product."""
+    statuses = open_statuses(user_id)
+    query = (
+        sa.select(VkOrderItem, VkOrder.status)
+        .join(VkOrder, VkOrder.id == VkOrderItem.order_id)
+        .where(VkOrderItem.user_id == user_id, VkOrderItem.evotor_product_id.is_not(None))
+        .order_by(VkOrder.ordered_at, VkOrder.id, VkOrderItem.id)
+    )
+    lines: dict[Key, list[VkOrderItem]] = defaultdict(list)
+    for item, status in db.session.execute(query):
+        key = (item.store_evotor_id or "", item.evotor_product_id or "")
+        if keys is not None and key not in keys:
+            continue
+        if rule.is_open(status, statuses):
+            lines[key].append(item)
+    return lines
+
+
+def _quantities(user_id: int, keys: set[Key]) -> dict[Key, Decimal | None]:
+    if not keys:
+        return {}
+    product_ids = sorted({pid for _sid, pid in keys})
+    rows = db.session.execute(
+        sa.select(CachedProduct.store_evotor_id, CachedProduct.evotor_id, CachedProduct.quantity).where(
+            CachedProduct.user_id == user_id, CachedProduct.evotor_id.in_(product_ids)
+        )
+    )
+    return {(r.store_evotor_id, r.evotor_id): r.quantity for r in rows if (r.store_evotor_id, r.evotor_id) in keys}
+
+
+def settle_holds(user_id: int, keys: set[Key] | None = None) -> dict[Key, int]:
+    """Apply the release rule to the merchant's open lines (committed); the units still held by product."""
+    lines = _open_lines(user_id, keys)
+    quantities = _quantities(user_id, set(lines))
+    held: dict[Key, int] = {}
+    changed = False
+    for key, items in lines.items():
+        before = [rule.Hold(i.quantity, i.till_settled, rule.to_decimal(i.evotor_seen)) for i in items]
+        after = rule.settle(before, quantities.get(key))
+        for item, old, new in zip(items, before, after, strict=True):
+            if new == old:
+                continue
+            result = db.session.execute(
+                sa.update(VkOrderItem)
+                .where(
+                    VkOrderItem.id == item.id,
+                    VkOrderItem.till_settled == old.settled,
+                    VkOrderItem.evotor_seen.is_(None) if old.seen is None else VkOrderItem.evotor_seen == item.evotor_seen,
+                )
+                .values(till_settled=new.settled, evotor_seen=None if new.seen is None else str(new.seen))
+                .execution_options(synchronize_session=False)
+            )
+            changed |= bool(result.rowcount)
+            if result.rowcount:
+                item.till_settled, item.evotor_seen = new.settled, None if new.seen is None else str(new.seen)
+        units = rule.outstanding(after)
+        if units:
+            held[key] = units
+    if changed:
+        db.session.commit()
+        log.info("order holds settled against the till", extra={"user_id": user_id})
+    return held
+
+
+def held_units(user_id: int) -> dict[Key, int]:
+    """The plan's input: settle, then the units open VK orders still hold, by product. A failure here fails the
+    sync (loudly) rather than publish stock that orders hold."""
+    return settle_holds(user_id)
