@@ -75,7 +75,9 @@ def settle_holds(user_id: int, keys: set[Key] | None = None) -> dict[Key, int]:
                 .where(
                     VkOrderItem.id == item.id,
                     VkOrderItem.till_settled == old.settled,
-                    VkOrderItem.evotor_seen.is_(None) if old.seen is None else VkOrderItem.evotor_seen == item.evotor_seen,
+                    VkOrderItem.evotor_seen.is_(None)
+                    if old.seen is None
+                    else VkOrderItem.evotor_seen == item.evotor_seen,
                 )
                 .values(till_settled=new.settled, evotor_seen=None if new.seen is None else str(new.seen))
                 .execution_options(synchronize_session=False)

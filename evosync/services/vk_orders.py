@@ -53,6 +53,7 @@ VIA_POLL, VIA_CALLBACK = "poll", "callback"
 DRAIN_MARKER = "evosync:vk-orders:drain-wanted"
 INGEST_LOCK = "evosync:lock:vk_orders:{user_id}"
 MAX_EVENT_ID = 128
+MAX_VK_ID = 2**53  # ids beyond this are not VK's (and would not fit a BIGINT column)
 
 
 def N_(text: str) -> str:
@@ -355,7 +356,9 @@ def _alert_new_order(order: VkOrder) -> None:
                 user.email, "order_new", subject, order=order, total=total, link=link, lines=list(order.items)
             )
             if wants_sms(user):
-                notifications.send_sms(user.phone, _("EvoSync: new VK order %(number)s: %(link)s", number=order.display_id, link=link))
+                notifications.send_sms(
+                    user.phone, _("EvoSync: new VK order %(number)s: %(link)s", number=order.display_id, link=link)
+                )
         order.alerted_at = utcnow()
         db.session.commit()
     except Exception:  # noqa: BLE001 - the order is stored and shown; the alert is the only loss
@@ -535,8 +538,8 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
     group_id = _int(body.get("group_id"))
     if not isinstance(kind, str) or not kind:
         raise CallbackRefused(400, "Field 'type' is required")
-    if not group_id or group_id <= 0:
-        raise CallbackRefused(400, "Field 'group_id' is required")
+    if not group_id or not 0 < group_id < MAX_VK_ID:
+        raise CallbackRefused(400, "Field 'group_id' must be a community id")
     candidates = _candidates(group_id)
     if kind == CONFIRMATION:
         # VK's handshake carries no secret; the answer is the code VK showed the merchant (public by design).
@@ -556,7 +559,7 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
     if len(event_id) > MAX_EVENT_ID:
         raise CallbackRefused(400, f"Field 'event_id' is longer than {MAX_EVENT_ID} characters")
     order = body.get("object")
-    if not isinstance(order, dict) or not _int(order.get("id")):
+    if not isinstance(order, dict) or not 0 < (_int(order.get("id")) or 0) < MAX_VK_ID:
         raise CallbackRefused(400, "Field 'object.id' (the order id) is required")
     try:
         db.session.execute(
