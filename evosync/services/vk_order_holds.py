@@ -7,6 +7,7 @@ looking at once cannot settle one drop twice. It returns the units still held pe
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from decimal import Decimal
@@ -14,12 +15,13 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import CachedProduct, VkOrder, VkOrderItem, VkOrderSettings
+from ..models import CachedProduct, VkOrder, VkOrderItem, VkOrderSettings, utcnow
 from .sync import holds as rule
 
 log = logging.getLogger(__name__)
 
 Key = rule.Key
+DONE_WINDOW = dt.timedelta(days=3)  # a completed order's line may still meet its sale at the till this long
 
 
 def open_statuses(user_id: int) -> frozenset[int]:
@@ -27,22 +29,30 @@ def open_statuses(user_id: int) -> frozenset[int]:
     return rule.parse_statuses(text)
 
 
-def _open_lines(user_id: int, keys: set[Key] | None = None) -> dict[Key, list[VkOrderItem]]:
-    """Lines of the merchant's open orders mapped to an Evotor product, oldest order first, by product."""
+def _lines(user_id: int, keys: set[Key] | None = None) -> dict[Key, list[tuple[VkOrderItem, str]]]:
+    """The lines the release rule looks at, by product, oldest order first, each with its hold state: lines of open
+    orders, of orders completed in the last DONE_WINDOW (they may still be rung up at the till), and of cancelled
+    orders that still carry settled units (given back at the next look)."""
     statuses = open_statuses(user_id)
+    since = utcnow() - DONE_WINDOW
     query = (
-        sa.select(VkOrderItem, VkOrder.status)
+        sa.select(VkOrderItem, VkOrder.status, VkOrder.updated_at)
         .join(VkOrder, VkOrder.id == VkOrderItem.order_id)
         .where(VkOrderItem.user_id == user_id, VkOrderItem.evotor_product_id.is_not(None))
         .order_by(VkOrder.ordered_at, VkOrder.id, VkOrderItem.id)
     )
-    lines: dict[Key, list[VkOrderItem]] = defaultdict(list)
-    for item, status in db.session.execute(query):
+    lines: dict[Key, list[tuple[VkOrderItem, str]]] = defaultdict(list)
+    for item, status, updated_at in db.session.execute(query):
         key = (item.store_evotor_id or "", item.evotor_product_id or "")
         if keys is not None and key not in keys:
             continue
-        if rule.is_open(status, statuses):
-            lines[key].append(item)
+        state = rule.state_of(status, statuses)
+        if (
+            state == rule.OPEN
+            or (state == rule.DONE and updated_at >= since)
+            or (state == rule.CANCELLED_STATE and item.till_settled)
+        ):
+            lines[key].append((item, state))
     return lines
 
 
@@ -60,12 +70,13 @@ def _quantities(user_id: int, keys: set[Key]) -> dict[Key, Decimal | None]:
 
 def settle_holds(user_id: int, keys: set[Key] | None = None) -> dict[Key, int]:
     """Apply the release rule to the merchant's open lines (committed); the units still held by product."""
-    lines = _open_lines(user_id, keys)
+    lines = _lines(user_id, keys)
     quantities = _quantities(user_id, set(lines))
     held: dict[Key, int] = {}
     changed = False
-    for key, items in lines.items():
-        before = [rule.Hold(i.quantity, i.till_settled, rule.to_decimal(i.evotor_seen)) for i in items]
+    for key, pairs in lines.items():
+        items = [item for item, _state in pairs]
+        before = [rule.Hold(i.quantity, i.till_settled, rule.to_decimal(i.evotor_seen), st) for i, st in pairs]
         after = rule.settle(before, quantities.get(key))
         for item, old, new in zip(items, before, after, strict=True):
             if new == old:

@@ -65,7 +65,7 @@ STATUS_WORDS = {
     rule.AGREED: N_("Being agreed"),
     rule.ASSEMBLING: N_("Being assembled"),
     rule.DELIVERING: N_("Being delivered"),
-    rule.DONE: N_("Completed"),
+    rule.DONE_STATUS: N_("Completed"),
     rule.CANCELLED: N_("Cancelled"),
     rule.RETURNED: N_("Returned"),
 }
@@ -570,7 +570,7 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
                 event_type=kind,
                 vk_order_id=_int(order.get("id")),
                 status=QUEUED,
-                body=_body_text(raw, body),
+                body=json.dumps({k: v for k, v in body.items() if k != "secret"}, ensure_ascii=False),
                 received_at=utcnow(),
             )
         )
@@ -583,13 +583,6 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
         return "ok", False
     wake_drainer()
     return "ok", True
-
-
-def _body_text(raw: bytes, body: Any) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return json.dumps(body, ensure_ascii=False)
 
 
 def wake_drainer() -> None:

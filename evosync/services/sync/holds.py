@@ -2,24 +2,28 @@
 
 What VK shows as available = the Evotor quantity − the units still held by open VK orders.
 
-The release rule (docs/VK_ORDERS.md, "Holds"), so that no sale is counted twice:
+The release rule (docs/VK_ORDERS.md, "Holds"), so that no sale is counted twice. Per product:
 
-1. A line of an open order holds ``ordered − settled`` units of its Evotor product. ``settled`` starts at 0.
-2. A hold ends at once, whole, when VK says its order is closed (a status outside the merchant's open statuses:
-   done, cancelled, returned...). Nothing more is subtracted for it from then on.
-3. The till: every line remembers the Evotor quantity it last saw (``seen``). When Evotor later shows less,
-   the drop ``seen − now`` is taken as units of the held goods sold at the till and settles the product's open
-   lines oldest first, each at most up to its ``ordered``; then every line of the product remembers ``now``.
-   A unit of drop settles one unit of one hold only, so the till's sale is subtracted once (by Evotor's own
-   quantity) and the hold stops subtracting it a second time. A rise (a delivery, a return) settles nothing.
-4. A new line first settles the product's existing lines against the current Evotor quantity and then starts
-   with ``seen`` = that quantity, so every open line of a product always shares one ``seen`` and a drop that
-   happened before an order existed is never put on it.
+1. Every line of a VK order for the product is a ``Hold``: ``ordered`` units, ``settled`` of them matched to sales
+   seen at the till, and the order's state: OPEN (a status the merchant counts as open), DONE (completed: sold,
+   so it will be rung up at the till if it was not already) or CANCELLED (cancelled or returned: never sold).
+2. Only OPEN lines hold stock: ``ordered − settled`` units each. Closing an order in VK releases its hold at once.
+3. The till: every line remembers the Evotor quantity it last saw (``seen``). When Evotor shows less, the drop
+   ``seen − now`` (whole units) is taken as held goods sold at the till. Each look puts the drop together with
+   every unit the lines had settled before (a CANCELLED line gives its units back: they were some other sale)
+   and deals the pool out again: DONE lines first (a completed order is surely rung up), then OPEN lines, each
+   oldest first and at most ``ordered``; what is left was sold to somebody else and is dropped. Then every line
+   remembers ``now``. A unit of drop settles one unit of one line only, so a sale at the till is subtracted
+   once (by Evotor's own quantity) and never a second time by a hold. A rise (delivery, return) settles nothing.
+4. A new line starts unseen: the look that first meets it gives it ``seen = now`` and no part of the drop, so a
+   sale made before the order existed is never put on it. The service looks right after storing an order.
 
-What this cannot tell (written down so nobody is surprised): a walk-in sale at the till while a VK order of
-the same product is open is taken as that order's sale — VK then shows one more unit than is free until the
-order is closed. The other way round would count every VK sale rung up at the till twice. Drops and rises
-between two looks net out (sold 2, received 5: no drop seen, the holds stay whole).
+What this cannot tell (written down so nobody is surprised): a walk-in sale at the till while a VK order of the
+same product is open is taken as that order's sale (VK then shows one unit more than is free until the order is
+closed; the other way round would count every VK sale rung up at the till twice), and a drop and a rise between
+two looks net out (sold 2, received 5: no drop seen, the holds stay whole: VK shows less, never more). Between
+closing an order as done in VK and ringing it up at the till, VK shows the unit as available (the issue's rule:
+closing releases the hold).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from decimal import Decimal, InvalidOperation
 Key = tuple[str, str]  # (Evotor store id, Evotor product id)
 
 # VK's order statuses (dev.vk.com market.editOrder; VK's API schema says only "integer >= 0": unconfirmed).
-NEW, AGREED, ASSEMBLING, DELIVERING, DONE, CANCELLED, RETURNED = range(7)
-KNOWN_STATUSES = (NEW, AGREED, ASSEMBLING, DELIVERING, DONE, CANCELLED, RETURNED)
+NEW, AGREED, ASSEMBLING, DELIVERING, DONE_STATUS, CANCELLED, RETURNED = range(7)
+KNOWN_STATUSES = (NEW, AGREED, ASSEMBLING, DELIVERING, DONE_STATUS, CANCELLED, RETURNED)
 DEFAULT_OPEN_STATUSES = frozenset({NEW, AGREED, ASSEMBLING, DELIVERING})
 
 
@@ -63,33 +67,51 @@ def to_decimal(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+OPEN, DONE, CANCELLED_STATE = "open", "done", "cancelled"
+
+
+def state_of(status: int, open_statuses: Iterable[int]) -> str:
+    """The hold state of an order in VK ``status``."""
+    if is_open(status, open_statuses):
+        return OPEN
+    return DONE if status == DONE_STATUS else CANCELLED_STATE
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """One line of an open order: ``ordered`` units of a product, ``settled`` of them seen sold at the till."""
+    """One order line of a product: ``ordered`` units, ``settled`` of them matched to sales seen at the till."""
 
     ordered: int
     settled: int = 0
-    seen: Decimal | None = None  # the Evotor quantity this line last saw
+    seen: Decimal | None = None  # the Evotor quantity this line last saw; None: not looked at yet
+    state: str = OPEN
 
     @property
     def outstanding(self) -> int:
-        return max(0, self.ordered - self.settled)
+        """Units this line keeps out of VK's stock now (only an open order holds any)."""
+        return max(0, self.ordered - self.settled) if self.state == OPEN else 0
 
 
 def settle(holds: Sequence[Hold], now) -> list[Hold]:
-    """One product's open lines, oldest first, after Evotor shows ``now`` (rule 3). Same length and order."""
+    """One product's lines, each list oldest first, after Evotor shows ``now`` (rule 3). Same length and order."""
     current = to_decimal(now)
     if current is None:
         return list(holds)
-    seen = [h.seen for h in holds if h.seen is not None and h.outstanding > 0]
-    # Lines share one `seen` (rule 4); if old data disagrees, the smallest drop is the one every line witnessed.
-    drop = max(Decimal(0), min(seen) - current) if seen else Decimal(0)
-    units = int(drop)  # whole units: a weighed product's 0.3 kg sold is not one of the ordered pieces
-    out = []
-    for hold in holds:
-        take = min(hold.outstanding, units)
-        units -= take
-        out.append(dataclasses.replace(hold, settled=hold.settled + take, seen=current))
+    seen = [h.seen for h in holds if h.seen is not None]
+    # Lines share one `seen` (every look sets them all); if old data disagrees, take the smallest drop.
+    drop = int(max(Decimal(0), min(seen) - current)) if seen else 0  # whole units: 0.3 kg is not an ordered piece
+    looked = [h for h in holds if h.seen is not None]
+    pool = drop + sum(h.settled for h in looked)
+    out = list(holds)
+    for state in (DONE, OPEN):
+        for index, hold in enumerate(holds):
+            if hold.state == state and hold.seen is not None:
+                take = min(max(hold.ordered, 0), pool)
+                pool -= take
+                out[index] = dataclasses.replace(hold, settled=take)
+    for index, hold in enumerate(out):
+        settled = 0 if hold.state == CANCELLED_STATE or hold.seen is None else hold.settled
+        out[index] = dataclasses.replace(hold, settled=settled, seen=current)
     return out
 
 
