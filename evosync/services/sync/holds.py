@@ -18,6 +18,13 @@ The release rule (docs/VK_ORDERS.md, "Holds"), so that no sale is counted twice.
 4. A new line starts unseen: the look that first meets it gives it ``seen = now`` and no part of the drop, so a
    sale made before the order existed is never put on it. The service looks right after storing an order.
 
+Never more than is free: the pool goes to completed orders first, so an open order's hold is released only by
+drops beyond what completed orders can account for. The one ambiguous moment: a completed order not rung up yet
+and an open order rung up at the till look the same (one unit gone); the drop goes to the completed one, and VK
+shows one unit too few until either is settled (the completed one rung up, or the open one closed) — never one
+too many. With no completed order waiting for the till, VK shows exactly the Evotor quantity less the open
+orders' units not yet rung up (tests/orders/test_holds_properties.py).
+
 What this cannot tell (written down so nobody is surprised): a walk-in sale at the till while a VK order of the
 same product is open is taken as that order's sale (VK then shows one unit more than is free until the order is
 closed; the other way round would count every VK sale rung up at the till twice), and a drop and a rise between
