@@ -39,14 +39,20 @@ class OrdersPage:
     pages: int
 
 
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _search_condition(user_id: int, q: str):
-    like = f"%{q.lower()}%"
+    """Case-insensitive on MariaDB (its collation) and, for the usual spellings, on SQLite (whose LIKE folds ASCII
+    only): the query as typed, in lower case and capitalised, as the catalog search does."""
+    variants = [_like(v) for v in dict.fromkeys([q, q.lower(), q.capitalize()])]
     in_lines = sa.select(VkOrderItem.order_id).where(
-        VkOrderItem.user_id == user_id, sa.func.lower(VkOrderItem.title).like(like)
+        VkOrderItem.user_id == user_id, sa.or_(*(VkOrderItem.title.like(v, escape="\\") for v in variants))
     )
     return sa.or_(
-        sa.func.lower(VkOrder.display_id).like(like),
-        sa.func.lower(VkOrder.comment).like(like),
+        *(VkOrder.display_id.like(v, escape="\\") for v in variants),
+        *(VkOrder.comment.like(v, escape="\\") for v in variants),
         VkOrder.id.in_(in_lines),
     )
 

@@ -192,6 +192,8 @@ def preview():
         left_to_vk=[label for name, label in VK_OWNED_LABELS.items() if name in result.settings.vk_owned],
         form=ActionForm(),
         can_run=current_user.has_permission("sync.run"),
+        reserved=plan.reserved[:PREVIEW_LINES_PER_KIND],  # units open VK orders hold (issue 23)
+        reserved_total=len(plan.reserved),
     )
 
 

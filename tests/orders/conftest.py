@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from evosync.extensions import db
 from evosync.models import CachedProduct, RunStatus, SyncLink
 from evosync.services import vk_orders
