@@ -570,7 +570,7 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
                 event_type=kind,
                 vk_order_id=_int(order.get("id")),
                 status=QUEUED,
-                body=json.dumps({k: v for k, v in body.items() if k != "secret"}, ensure_ascii=False),
+                body=json.dumps(_without_key(body), ensure_ascii=False),
                 received_at=utcnow(),
             )
         )
@@ -583,6 +583,13 @@ def accept_callback(body: Any, raw: bytes) -> tuple[str, bool]:
         return "ok", False
     wake_drainer()
     return "ok", True
+
+
+def _without_key(body: dict) -> dict:
+    """The event as kept for the worker: everything but the secret key it carried."""
+    kept = dict(body)
+    kept.pop("secret", None)
+    return kept
 
 
 def wake_drainer() -> None:
