@@ -117,13 +117,10 @@ def place_test_order(user_id: int) -> dict:
     import requests
 
     from .models import CachedProduct, SyncLink
-    from .services import vk_orders
 
     if current_app.config.get("PRODUCTION") or not current_app.config.get("DEMO_MODE"):
         raise DemoRefused("Test orders exist only in the demo.")
-    settings = vk_orders.get_settings(user_id)
-    if settings is None or not settings.enabled or not settings.confirmation_code:
-        connect_demo_orders(user_id)
+    connect_demo_orders(user_id)  # idempotent: the sandbox may have restarted and forgotten our callback server
     conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
     rows = db.session.execute(
         db.select(SyncLink.vk_item_id, CachedProduct.name, CachedProduct.quantity)
@@ -139,12 +136,14 @@ def place_test_order(user_id: int) -> dict:
     ).first()
     if rows is None:
         raise DemoRefused("No product of yours is in VK with stock yet: run a sync first, then try again.")
+    group_id, item_id, title = int(conn.group_id), int(rows.vk_item_id), rows.name
+    db.session.commit()  # end the read: the sandbox's callback writes to the database while we wait for it
     try:
         answer = requests.post(
             _sandbox_base() + "/control/vk/orders",
             json={
-                "group_id": int(conn.group_id),
-                "items": [{"item_id": int(rows.vk_item_id), "quantity": 1}],
+                "group_id": group_id,
+                "items": [{"item_id": item_id, "quantity": 1}],
                 "comment": "Тестовый заказ: позвоните, пожалуйста, перед доставкой",
             },
             timeout=10,
@@ -153,4 +152,4 @@ def place_test_order(user_id: int) -> dict:
     except requests.RequestException as exc:
         log.warning("test order not placed", extra={"error": str(exc)})
         raise DemoRefused("The sandbox's VK did not take the test order. Is `make run` still running?") from None
-    return {"quantity": 1, "title": rows.name, "order": answer.json()}
+    return {"quantity": 1, "title": title, "order": answer.json()}

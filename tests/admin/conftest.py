@@ -126,7 +126,11 @@ def fill_merchant_data(user: User) -> dict[str, int]:
     order = VkOrder(user_id=user.id, group_id=1000 + user.id, vk_order_id=501, display_id="9-501", status=0)
     order.items.append(VkOrderItem(user_id=user.id, vk_item_id=77, title="Green tea 0", quantity=2))
     event = VkOrderEvent(
-        event_id=f"ev-{user.id}", user_id=user.id, group_id=1000 + user.id, event_type="market_order_new", vk_order_id=501
+        event_id=f"ev-{user.id}",
+        user_id=user.id,
+        group_id=1000 + user.id,
+        event_type="market_order_new",
+        vk_order_id=501,
     )
     db.session.add_all([order, event])
     db.session.commit()
