@@ -29,7 +29,7 @@ import pytest
 from flask import request, request_finished
 
 from evosync.extensions import db
-from evosync.models import RunStatus, SyncRun, VkCachedAlbum
+from evosync.models import RunStatus, SyncRun, VkCachedAlbum, VkOrder
 from evosync.services import accounts
 from evosync.services import admin as admin_service
 from evosync.services.sync.runner import run_sync
@@ -91,6 +91,7 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
     assert refresh_vk_catalog(shop.user_id).status == "ok"
     store, run = shop.stores[0], db.session.query(SyncRun).filter_by(user_id=shop.user_id).first()
     album = db.session.query(VkCachedAlbum).filter_by(user_id=shop.user_id).first()
+    order = _an_order(shop)
 
     newcomer = make_user(name="Новичок")
     staff = make_user(roles=("system", "user"), name="Борис")
@@ -156,6 +157,9 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
             "/sync/settings",
             "/sync/preview",
             f"/sync/runs/{run.id}",
+            "/orders",
+            f"/orders/{order.id}",
+            "/orders/settings",
             "/connections/vk/vkid/callback?state=forged&code=x",
             "POST /sync/run",  # without its CSRF token: the 400 page
         ],
@@ -193,6 +197,19 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
     )
     forbidden = Walk("no-role", no_role.email, ["/sync"])
     return [anonymous, merchant, newcomer_walk, staff_walk, forbidden]
+
+
+def _an_order(shop):
+    """A shopper's VK order of the shop, read by the poll (orders on): the orders pages have something to show."""
+    from evosync.services import vk_orders
+
+    settings = vk_orders.ensure_settings(shop.user_id)
+    settings.enabled = True
+    db.session.commit()
+    item = shop.vk_items()[-1]
+    shop.sandbox.vk.orders.place_order(shop.group_id, [(item["id"], 1)], comment="Позвоните перед доставкой")
+    assert vk_orders.poll_orders(shop.user_id).created == 1
+    return db.session.scalar(db.select(VkOrder).filter_by(user_id=shop.user_id))
 
 
 def _admin_model_pages(app) -> list[str]:

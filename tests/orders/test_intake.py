@@ -214,3 +214,17 @@ def test_vk_down_when_the_callback_is_read_keeps_the_order_and_the_poll_complete
     db.session.refresh(row)
     assert row.items_complete and len(row.items) == 1
     assert len(emails_to(fast_vk, shop.user.email)) == 1
+
+
+def test_the_queued_event_keeps_no_secret_and_the_api_document_describes_the_endpoint(fast_vk, sandbox):
+    """The secret key VK sends is checked, never stored; /openapi.json describes POST /vk/callback."""
+    shop = orders_shop(sandbox)
+    connect_callbacks(fast_vk, shop)
+    for _ in range(10):  # VK unreadable: the event keeps its body (without the secret) for a look
+        sandbox.vk.faults.push("5xx", method="market.getOrderById")
+    _place(shop)
+    body = db.session.scalar(sa.select(VkOrderEvent.body))
+    assert body and "secret" not in json.loads(body) and shop.secret not in body
+    doc = fast_vk.test_client().get("/openapi.json").get_json()
+    assert "post" in doc["paths"][CALLBACK]
+    assert set(doc["paths"][CALLBACK]["post"]["responses"]) >= {"200", "400", "403", "503"}
