@@ -228,3 +228,19 @@ def test_the_queued_event_keeps_no_secret_and_the_api_document_describes_the_end
     doc = fast_vk.test_client().get("/openapi.json").get_json()
     assert "post" in doc["paths"][CALLBACK]
     assert set(doc["paths"][CALLBACK]["post"]["responses"]) >= {"200", "400", "403", "503"}
+
+
+def test_the_minute_schedule_polls_merchants_with_orders_on_only(fast_vk, sandbox):
+    """The periodic fan-out polls each merchant with orders on (here inline) and skips the others."""
+    from evosync.jobs.orders import fanout_vk_orders
+    from evosync.jobs.schedule import periodic_jobs
+
+    entry = next(e for e in periodic_jobs(fast_vk.config) if e.name == "poll_vk_orders")
+    assert entry.interval == 60 and entry.func is fanout_vk_orders
+    shop = orders_shop(sandbox)
+    _place(shop)
+    other = orders_shop(sandbox)
+    vk_orders.save_settings(other.user_id, False, [0, 1, 2, 3], "")
+    result = fanout_vk_orders()
+    assert result["enqueued"] == [shop.user_id]
+    assert len(_orders(shop.user_id)) == 1 and _orders(other.user_id) == []
