@@ -29,7 +29,7 @@ import pytest
 from flask import request, request_finished
 
 from evosync.extensions import db
-from evosync.models import RunStatus, SyncRun, VkCachedAlbum, VkOrder
+from evosync.models import RunStatus, SyncRun, VkCachedAlbum, VkOrder, VkOrderEvent
 from evosync.services import accounts
 from evosync.services import admin as admin_service
 from evosync.services.sync.runner import run_sync
@@ -209,7 +209,19 @@ def _an_order(shop):
     item = shop.vk_items()[-1]
     shop.sandbox.vk.orders.place_order(shop.group_id, [(item["id"], 1)], comment="Позвоните перед доставкой")
     assert vk_orders.poll_orders(shop.user_id).created == 1
-    return db.session.scalar(db.select(VkOrder).filter_by(user_id=shop.user_id))
+    order = db.session.scalar(db.select(VkOrder).filter_by(user_id=shop.user_id))
+    db.session.add(  # a callback VK sent about it, for the admin's list of callback events
+        VkOrderEvent(
+            event_id="a11y-1",
+            user_id=shop.user_id,
+            group_id=shop.group_id,
+            event_type="market_order_new",
+            vk_order_id=order.vk_order_id,
+            status="applied",
+        )
+    )
+    db.session.commit()
+    return order
 
 
 def _admin_model_pages(app) -> list[str]:
