@@ -34,6 +34,8 @@ ALL_OTHER = Readings(
     group_items_with_id="replaces",
     grouped_need_variants=True,
     evotor_auth_header="bearer",
+    order_callbacks="repeated_out_of_order",
+    vk_decrements_stock=True,
 )
 PROFILES = [
     pytest.param(Readings(), id="readings-default"),

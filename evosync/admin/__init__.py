@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..services import admin as admin_service
 from .access import ADMIN_PREFIX, StaffOnlyMixin, install_path_guard
+from .orders import VkOrderEventsView, VkOrderItemsView, VkOrdersView
 from .readonly import (
     AuditLogView,
     EvotorConnectionsView,
@@ -83,6 +84,16 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(
         VkConnectionsView(
             name=_l("VK connections"), endpoint="admin_vk_connections", url="vk-connections", category=connections
+        )
+    )
+    orders = _l("VK orders")
+    admin.add_view(VkOrdersView(name=_l("VK orders"), endpoint="admin_vk_orders", url="vk-orders", category=orders))
+    admin.add_view(
+        VkOrderItemsView(name=_l("Order lines"), endpoint="admin_vk_order_items", url="vk-order-items", category=orders)
+    )
+    admin.add_view(
+        VkOrderEventsView(
+            name=_l("VK callback events"), endpoint="admin_vk_order_events", url="vk-order-events", category=orders
         )
     )
     admin.add_link(RqDashboardLink())

@@ -26,6 +26,7 @@ from .catalog import drain_catalog_events_job
 from .fanout import fanout_catalog_refresh, fanout_vk_refresh, recover_stalled_syncs
 from .housekeeping import housekeeping_job
 from .incidents import check_incidents_job
+from .orders import POLL_INTERVAL, fanout_vk_orders
 from .queues import DEFAULT, HIGH, LOW
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ def periodic_jobs(config: Mapping[str, Any]) -> list[PeriodicJob]:
             600,
             DEFAULT,
             "Open and close merchants' incidents (stalled or failing syncs) and alert them",
+        ),
+        PeriodicJob(
+            "poll_vk_orders",
+            fanout_vk_orders,
+            POLL_INTERVAL,
+            120,
+            HIGH,
+            "Read new and changed VK orders of merchants with orders on (and queued order callbacks)",
         ),
         PeriodicJob("housekeeping", housekeeping_job, DAY, 1800, LOW, "Delete old runs, event ids and finished jobs"),
     ]

@@ -5,6 +5,7 @@ from .base import utcnow
 from .connections import ConnectionState, EvotorConnection, VkConnection
 from .evotor import CachedGroup, CachedProduct, CachedStore
 from .incidents import Incident, IncidentClose
+from .orders import VkOrder, VkOrderEvent, VkOrderItem, VkOrderSettings
 from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
 from .vk import VkCachedAlbum, VkCachedProduct, VkCachedProperty
 
@@ -34,6 +35,10 @@ __all__ = [
     "VkCachedProduct",
     "VkCachedProperty",
     "VkConnection",
+    "VkOrder",
+    "VkOrderEvent",
+    "VkOrderItem",
+    "VkOrderSettings",
     "WebhookEvent",
     "role_permissions",
     "user_roles",

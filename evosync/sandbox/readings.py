@@ -93,6 +93,22 @@ READINGS: tuple[Reading, ...] = (
         "Evotor's cloud SDK (github.com/evotor/evotor-cloud-java-sdk) sends `X-Authorization: <token>`; "
         "the current REST overview on developer.evotor.ru speaks of `Authorization: Bearer <token>`",
     ),
+    # VK orders (issue 23; docs/VK_READINGS.md rows 7-8)
+    Reading(
+        "order_callbacks",
+        ("once", "repeated_out_of_order"),
+        "VK's Callback API delivers each market_order_new/edit event once and in order, or may repeat events and "
+        "deliver an older one after a newer one",
+        "VK API schema callback/objects.json: `event_id` 'Unique event id. If it passed twice or more - you should "
+        "ignore it' (so repeats happen); nothing promises the order of deliveries",
+    ),
+    Reading(
+        "vk_decrements_stock",
+        (False, True),
+        "Placing an order lowers the item's stock_amount in VK itself (and a cancellation raises it), or VK leaves "
+        "stock_amount alone",
+        "VK API schema: market.add/edit `stock_amount` exists; no source says whether orders change it",
+    ),
 )
 
 _BY_NAME = {r.name: r for r in READINGS}
@@ -105,6 +121,8 @@ VK_SWITCHES = (
     "properties_when_off",
     "group_items_with_id",
     "grouped_need_variants",
+    "order_callbacks",
+    "vk_decrements_stock",
 )
 
 
@@ -121,6 +139,8 @@ class Readings:
     group_items_with_id: str = "adds"
     grouped_need_variants: bool = False
     evotor_auth_header: str = "both"
+    order_callbacks: str = "once"
+    vk_decrements_stock: bool = False
 
     def changed(self) -> dict:
         """The switches set away from their default."""

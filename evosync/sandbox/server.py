@@ -13,6 +13,7 @@ from evosync.sandbox.evotor import (
     create_evotor_files_blueprint,
 )
 from evosync.sandbox.vk import VkState, create_vk_blueprint
+from evosync.sandbox.vk_orders import create_orders_control_blueprint
 from evosync.sandbox.vkid import create_vkid_blueprint
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def create_sandbox_app(evotor: EvotorState, vk: VkState) -> Flask:
     app.register_blueprint(create_evotor_files_blueprint(evotor), url_prefix=IMAGE_FILES_PREFIX)
     app.register_blueprint(create_vk_blueprint(vk), url_prefix="/vk")
     app.register_blueprint(create_vkid_blueprint(vk), url_prefix="/vkid")
+    app.register_blueprint(create_orders_control_blueprint(vk))  # /control/vk/orders, /control/vk/callback-server
     _add_control_routes(app, evotor, vk)
     return app
 

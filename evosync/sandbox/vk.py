@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from evosync.sandbox.faults import Faults
 from evosync.sandbox.readings import Readings
+from evosync.sandbox.vk_orders import VkOrders
 from evosync.sandbox.vk_variants import VariantsMixin
 from evosync.sandbox.vkid import VkIdState
 from evosync.sandbox.vkscript import MAX_EXECUTE_CALLS, VkScriptCompileError, parse_execute_code
@@ -348,6 +349,7 @@ class VkState(VariantsMixin):
         self._init_variants()
         self._live_per_sku: dict[tuple[int, str], int] = {}  # (owner id, sku) -> items not removed
         self._peak_per_sku: dict[tuple[int, str], int] = {}  # ... the most there ever were at once
+        self.orders = VkOrders(self)  # shoppers' orders, the order methods and callbacks (vk_orders.py)
 
     def reset(self) -> None:
         """Forget every user, community, item, fault, counter and rate-limit window."""
@@ -743,6 +745,7 @@ class VkState(VariantsMixin):
             "photos.getMarketUploadServer": self._get_upload_server,
             "photos.saveMarketPhoto": self._save_market_photo_legacy,
             **self._variant_handlers(),
+            **self.orders.handlers(),  # market.getGroupOrders, getOrderById, getOrderItems, editOrder
         }
 
     # ------------------------------------------------------------------ param parsing

@@ -25,6 +25,7 @@ NAV = [
     ("connections.index", _l("Connections")),
     ("catalog.stores", _l("Evotor catalog")),
     ("vk_catalog.albums", _l("VK market")),
+    ("orders.index", _l("VK orders")),
     ("sync.settings", _l("Sync settings")),
     ("profile.show", _l("Profile")),
 ]

@@ -195,6 +195,8 @@ def preview():
         cards=[{"title": c.title, "variants": len(c.members), "options": list(c.options)} for c in plan.cards],
         form=ActionForm(),
         can_run=current_user.has_permission("sync.run"),
+        reserved=plan.reserved[:PREVIEW_LINES_PER_KIND],  # units open VK orders hold (issue 23)
+        reserved_total=len(plan.reserved),
     )
 
 

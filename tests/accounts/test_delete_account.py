@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from evosync.extensions import db
-from evosync.models import AuditLog, Role, User
+from evosync.models import AuditLog, Role, User, VkOrder
 from tests.factories import PASSWORD, logged_in_client, login, make_user
 
 _seq = itertools.count(1)
@@ -32,6 +32,8 @@ def filler(column: sa.Column, user_id: int):
             return user_id
         if fk.column.table.name == "roles":
             return db.session.scalar(sa.select(Role.id).where(Role.name == "user"))
+        if fk.column.table.name == "vk_orders":  # an order line belongs to one of the user's orders
+            return db.session.scalar(sa.select(VkOrder.id).where(VkOrder.user_id == user_id))
         raise AssertionError(f"teach this test to fill {column} (foreign key to {fk.column})")
     kind = column.type
     if isinstance(kind, sa.Boolean):

@@ -24,6 +24,9 @@ from evosync.models import (
     VkCachedAlbum,
     VkCachedProduct,
     VkConnection,
+    VkOrder,
+    VkOrderEvent,
+    VkOrderItem,
 )
 from evosync.rbac import DEFAULT_ROLES
 from tests.factories import logged_in_client, make_user
@@ -120,6 +123,17 @@ def fill_merchant_data(user: User) -> dict[str, int]:
     )
     db.session.add_all([evotor, vk, store, group, *products, album, vk_product, link, run])
     db.session.commit()
+    order = VkOrder(user_id=user.id, group_id=1000 + user.id, vk_order_id=501, display_id="9-501", status=0)
+    order.items.append(VkOrderItem(user_id=user.id, vk_item_id=77, title="Green tea 0", quantity=2))
+    event = VkOrderEvent(
+        event_id=f"ev-{user.id}",
+        user_id=user.id,
+        group_id=1000 + user.id,
+        event_type="market_order_new",
+        vk_order_id=501,
+    )
+    db.session.add_all([order, event])
+    db.session.commit()
     return {
         "evotor_connections": evotor.id,
         "vk_connections": vk.id,
@@ -130,6 +144,9 @@ def fill_merchant_data(user: User) -> dict[str, int]:
         "vk_products": vk_product.id,
         "sync_links": link.id,
         "sync_runs": run.id,
+        "vk_orders": order.id,
+        "vk_order_items": order.items[0].id,
+        "vk_order_events": event.id,
     }
 
 

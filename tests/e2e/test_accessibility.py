@@ -30,7 +30,7 @@ import pytest
 from flask import request, request_finished
 
 from evosync.extensions import db
-from evosync.models import RunStatus, SyncRun, VkCachedAlbum
+from evosync.models import RunStatus, SyncRun, VkCachedAlbum, VkOrder, VkOrderEvent
 from evosync.services import accounts
 from evosync.services import admin as admin_service
 from evosync.services.sync.runner import run_sync
@@ -95,6 +95,7 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
     assert refresh_vk_catalog(shop.user_id).status == "ok"
     store, run = shop.stores[0], db.session.query(SyncRun).filter_by(user_id=shop.user_id).first()
     album = db.session.query(VkCachedAlbum).filter_by(user_id=shop.user_id).first()
+    order = _an_order(shop)
 
     newcomer = make_user(name="Новичок")
     staff = make_user(roles=("system", "user"), name="Борис")
@@ -160,6 +161,9 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
             "/sync/settings",
             "/sync/preview",
             f"/sync/runs/{run.id}",
+            "/orders",
+            f"/orders/{order.id}",
+            "/orders/settings",
             "/connections/vk/vkid/callback?state=forged&code=x",
             "POST /sync/run",  # without its CSRF token: the 400 page
         ],
@@ -197,6 +201,31 @@ def _world(app, sandbox, live_url: str) -> list[Walk]:
     )
     forbidden = Walk("no-role", no_role.email, ["/sync"])
     return [anonymous, merchant, newcomer_walk, staff_walk, forbidden]
+
+
+def _an_order(shop):
+    """A shopper's VK order of the shop, read by the poll (orders on): the orders pages have something to show."""
+    from evosync.services import vk_orders
+
+    settings = vk_orders.ensure_settings(shop.user_id)
+    settings.enabled = True
+    db.session.commit()
+    item = shop.vk_items()[-1]
+    shop.sandbox.vk.orders.place_order(shop.group_id, [(item["id"], 1)], comment="Позвоните перед доставкой")
+    assert vk_orders.poll_orders(shop.user_id).created == 1
+    order = db.session.scalar(db.select(VkOrder).filter_by(user_id=shop.user_id))
+    db.session.add(  # a callback VK sent about it, for the admin's list of callback events
+        VkOrderEvent(
+            event_id="a11y-1",
+            user_id=shop.user_id,
+            group_id=shop.group_id,
+            event_type="market_order_new",
+            vk_order_id=order.vk_order_id,
+            status="applied",
+        )
+    )
+    db.session.commit()
+    return order
 
 
 def _admin_model_pages(app) -> list[str]:

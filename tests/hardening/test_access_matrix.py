@@ -10,13 +10,14 @@ from __future__ import annotations
 import pytest
 
 from evosync.extensions import db
-from evosync.models import CachedGroup, CachedProduct, CachedStore, SyncLink, SyncRun, VkCachedAlbum
+from evosync.models import CachedGroup, CachedProduct, CachedStore, SyncLink, SyncRun, VkCachedAlbum, VkOrder
 from tests.factories import logged_in_client, make_user
 
 # Arguments that are not merchant-owned ids: tokens (single-use secrets, tested in tests/accounts), the
 # language code, file names of bundled assets, and the admin panel (its own matrix, see the module docstring).
 NOT_OWNED_ARGS = {"token", "lang", "name", "filename"}
-WEBHOOK_PREFIXES = ("/user/", "/evotor/")  # authenticated by the partner secret / HMAC signature, not a session
+# authenticated by the partner secret / HMAC signature / VK's callback secret key, not a session
+WEBHOOK_PREFIXES = ("/user/", "/evotor/", "/vk/callback")
 
 
 def _id_rules(app):
@@ -36,7 +37,13 @@ def _owned_values(user_id: int) -> dict[str, object]:
     run = SyncRun.query.filter_by(user_id=user_id).first()
     link = SyncLink.query.filter(SyncLink.user_id == user_id, SyncLink.vk_item_id.is_not(None)).first()
     assert store and group and album and run and link, "the owner's shop has every kind of row"
+    order = VkOrder.query.filter_by(user_id=user_id).first()
+    if order is None:  # a VK order of the owner's community (the shop fixture places none)
+        order = VkOrder(user_id=user_id, group_id=1, vk_order_id=1, display_id="1-1")
+        db.session.add(order)
+        db.session.commit()
     return {
+        "order_id": order.id,
         "store_id": store.evotor_id,
         "group_id": group.evotor_id,
         "album_id": album.id,
@@ -94,6 +101,8 @@ def test_every_route_with_an_id_is_404_for_another_merchant(fast_vk, synced_shop
         "POST /sync/runs/<int:run_id>/confirm",
         "POST /sync/runs/<int:run_id>/retry",
         "GET /vk-catalog/albums/<int:album_id>/products",
+        "GET /orders/<int:order_id>",
+        "POST /orders/<int:order_id>/status",
     } <= set(checked), checked
 
 

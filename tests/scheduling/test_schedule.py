@@ -24,6 +24,7 @@ ALL_IDS = [
     "periodic-apply_catalog_events",
     "periodic-check_incidents",
     "periodic-housekeeping",
+    "periodic-poll_vk_orders",
     "periodic-recover_stalled_syncs",
     "periodic-refresh_catalog",
     "periodic-refresh_vk_catalog",
@@ -80,6 +81,7 @@ def test_removed_and_changed_entries_are_reconciled(app):
     assert sorted(result.kept) == [
         "apply_catalog_events",
         "check_incidents",
+        "poll_vk_orders",
         "recover_stalled_syncs",
         "refresh_catalog",
     ]
@@ -105,11 +107,12 @@ def test_scheduler_tick_moves_due_jobs_and_health_reports_it(app, client):
 
     assert redis.exists(LAST_TICK_KEY)
     assert Queue("default", connection=redis).count == 4
-    assert Queue("high", connection=redis).count == Queue("low", connection=redis).count == 1
+    assert Queue("high", connection=redis).count == 2  # the catalog events sweep and the VK orders poll
+    assert Queue("low", connection=redis).count == 1
     resp = client.get("/health")
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body["queues"] == {"high": 1, "default": 4, "low": 1}
+    assert body["queues"] == {"high": 2, "default": 4, "low": 1}
     assert body["workers"] == 0
     assert body["scheduler"]["seconds_ago"] < 60
     health_doc = client.get("/openapi.json").get_json()["paths"]["/health"]["get"]["responses"]["200"]

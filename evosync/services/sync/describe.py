@@ -69,4 +69,5 @@ def plan_lines(plan: p.Plan, guarded: bool = False) -> list[str]:
     if guarded:
         out.append("mass-removal guard: the removals would wait for the merchant's confirmation")
     out.extend(f"{line.action:7} {line.title} — {line.why}" for line in plan_entries(plan, limit=50))
+    out.extend(f"reserved {r.units} {r.title} — held by open VK orders" for r in plan.reserved[:50])
     return out

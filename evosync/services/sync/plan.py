@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from . import holds as stock_holds
 from . import mapping
 
 
@@ -187,6 +188,7 @@ class PlanInput:
     default_photo_key: str = "default"
     variants_on: bool = False  # the community's extended products mode is on: modification groups become cards
     vk_properties: Iterable[VkProperty] = ()
+    holds: dict[Key, int] = field(default_factory=dict)  # units open VK orders hold, by product (holds.py)
 
 
 # ----------------------------------------------------------------------------------------------- outputs
@@ -209,6 +211,15 @@ class Desired:
     @property
     def hash(self) -> str:
         return mapping.content_hash(self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Units of a product open VK orders hold: VK shows the Evotor quantity less these."""
+
+    key: Key
+    title: str
+    units: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +388,7 @@ class Plan:
     ungroupings: list[Ungroup] = field(default_factory=list)
     known_properties: dict = field(default_factory=dict)  # property title -> VK property id
     known_variants: dict = field(default_factory=dict)  # (property title, value) -> VK variant id
+    reserved: list[Reserved] = field(default_factory=list)
     unchanged: int = 0
     published: int = 0  # items of ours live in VK before this plan
 
@@ -581,8 +593,11 @@ def build_plan(data: PlanInput) -> Plan:
     publishable: dict[Key, Product] = {}
     not_published: dict[Key, str] = {}
     key_by_sku: dict[str, Key] = {link.sku: key for key, link in links.items() if link.sku}
-    for product in data.products:
+    products, reserved = stock_holds.apply_to_products(data.products, data.holds)  # VK orders hold stock
+    for product in products:
         key_by_sku[mapping.sku_for(product.store_id, product.id)] = product.key
+        if product.key in reserved:
+            plan.reserved.append(Reserved(product.key, mapping.item_name(product.name), reserved[product.key]))
         if not data.scope.includes(product):
             not_published[product.key] = N_("store or group switched off")
             continue
