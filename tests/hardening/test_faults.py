@@ -194,6 +194,43 @@ def test_vk_cards_converge_under_faults_with_no_duplicate_card(fast_vk, sandbox)
     print("fault soak (cards)", figures)
 
 
+def test_vk_cards_fallback_and_switch_on_converge_under_faults(fast_vk, sandbox):
+    """The community's extended mode off: the T-shirt's variants are published as separate items (the fallback);
+    the merchant switches the mode on: the next runs group those same items into one card, none created again,
+    all under faults on both APIs; no duplicate item, and a clean re-run writes nothing."""
+    fast_vk.config.update(VK_TIMEOUT=1.0, EVOTOR_TIMEOUT=2.0)
+    sandbox.evotor.page_size = 100
+    shop = open_shop(sandbox, n_products=200, seed=29)
+    sandbox.vk.set_extended_mode(shop.group_id, False)
+    first = converge(shop, 29, FIRST_PUBLICATION_MAX_ROUNDS)
+    assert mismatches(sandbox, shop.user_id, shop.group_id) == [], first
+    live = {i["sku"]: i["id"] for i in sandbox.vk.items(shop.group_id) if not i["deleted"]}
+    assert not any(i["grouping_id"] for i in sandbox.vk.items(shop.group_id)), "the fallback: separate items"
+
+    sandbox.vk.set_extended_mode(shop.group_id, True)
+    faults_before = sum(sandbox.vk.stats["faults"].values())
+    # Besides the 20 % random faults: the first grouping's answer is lost while VK carries it out (the case that
+    # could make a second card), and the first property VK is asked to make fails.
+    sandbox.vk.faults.push("timeout", "market.groupItems")
+    sandbox.vk.faults.push("10", "market.addProperty")
+    second: list[str] = []
+    for n in range(MAX_ROUNDS):  # EvoSync learns of the switch from a write VK takes again (faults may hit it)
+        second += converge(shop, 129 + 7 * n, 1)
+        mode = VkConnection.query.filter_by(user_id=shop.user_id).one().variants_mode
+        if mode == "on" and not mismatches(sandbox, shop.user_id, shop.group_id):
+            break
+    assert mode == "on", second
+    assert mismatches(sandbox, shop.user_id, shop.group_id) == [], second  # the cards exactly, as expected
+    items = [i for i in sandbox.vk.items(shop.group_id) if not i["deleted"]]
+    assert {i["sku"]: i["id"] for i in items} == live, "the same items, grouped: none created again"
+    assert len({i["grouping_id"] for i in items if i["grouping_id"]}) >= 1, "a card was made"
+    faults = sum(sandbox.vk.stats["faults"].values())
+    assert faults >= faults_before + 2, "the VK faults really happened after the switch"
+    writes = sandbox.vk.stats["writes"]
+    assert run_sync(shop.user_id).status == RunStatus.SUCCEEDED
+    assert sandbox.vk.stats["writes"] == writes, "converged: a clean re-run writes nothing"
+
+
 @pytest.mark.slow
 def test_2000_products_with_changes_converge_under_faults_on_both_apis(fast_vk, sandbox):
     """The same with 2,000 products and 400 changes plus 100 new products (make soak)."""
