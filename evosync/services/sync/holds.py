@@ -38,7 +38,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from .mapping import to_decimal
 
 Key = tuple[str, str]  # (Evotor store id, Evotor product id)
 
@@ -62,16 +64,6 @@ def parse_statuses(text: str | None) -> frozenset[int]:
         if part.isdigit():
             numbers.add(int(part))
     return frozenset(numbers) or DEFAULT_OPEN_STATUSES
-
-
-def to_decimal(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
 
 
 OPEN, DONE, CANCELLED_STATE = "open", "done", "cancelled"
