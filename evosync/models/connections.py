@@ -59,8 +59,9 @@ class VkConnection(db.Model, TimestampMixin):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     last_error_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime)
     paused_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime)  # after VK flood control
-    # The community's "extended" products mode as VK last showed it: "on", "off" (1409/1410), None (not known yet).
-    variants_mode: Mapped[str | None] = mapped_column(sa.String(8))
+    # The community's "extended" products mode as VK last showed it: "on", "off" (1409/1410), "off-write" (a write
+    # refused while reads pass, services/sync/variants_mode.py), None (not known yet).
+    variants_mode: Mapped[str | None] = mapped_column(sa.String(16))
     variants_mode_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime)
 
 

@@ -40,7 +40,7 @@ def upgrade():
         batch_op.add_column(sa.Column('grouping_id', sa.BigInteger(), nullable=True))
 
     with op.batch_alter_table('vk_connections', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('variants_mode', sa.String(length=8), nullable=True))
+        batch_op.add_column(sa.Column('variants_mode', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('variants_mode_at', sa.DateTime(), nullable=True))
 
     with op.batch_alter_table('sync_configs', schema=None) as batch_op:
