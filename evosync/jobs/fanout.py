@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,28 +197,35 @@ def fanout_catalog_refresh() -> dict[str, Any]:
     return result.as_dict()
 
 
+def vk_merchant_rows(narrow: Callable[[sa.Select], sa.Select] = lambda query: query) -> list:
+    """Each merchant with a VK connection: user id and status, and the connection's state, token presence, group and
+    pause (``narrow`` adds joins or filters); the read transaction is ended before the caller's slow part."""
+    query = sa.select(
+        User.id,
+        User.status,
+        VkConnection.state,
+        VkConnection.access_token.is_not(None).label("has_token"),
+        VkConnection.group_id,
+        VkConnection.paused_until,
+    ).join(VkConnection, VkConnection.user_id == User.id)
+    rows = db.session.execute(narrow(query).order_by(User.id)).all()
+    db.session.rollback()
+    return rows
+
+
+def vk_row_skip_reason(row, now) -> str | None:
+    """Why a row of ``vk_merchant_rows`` gets no VK job now, or None."""
+    return user_skip_reason(row.status) or vk_skip_reason(
+        row.state, bool(row.has_token), row.group_id, row.paused_until, now
+    )
+
+
 def fanout_vk_refresh() -> dict[str, Any]:
     """Periodic: one VK catalog refresh job per active merchant with a live, unpaused VK connection."""
     result = FanOut(REFRESH_VK_CATALOG)
     now = utcnow()
-    rows = db.session.execute(
-        sa.select(
-            User.id,
-            User.status,
-            VkConnection.state,
-            VkConnection.access_token.is_not(None).label("has_token"),
-            VkConnection.group_id,
-            VkConnection.paused_until,
-        )
-        .join(VkConnection, VkConnection.user_id == User.id)
-        .order_by(User.id)
-    ).all()
-    db.session.rollback()
-    for row in rows:
-        reason = user_skip_reason(row.status) or vk_skip_reason(
-            row.state, bool(row.has_token), row.group_id, row.paused_until, now
-        )
-        reason = reason or request_vk_refresh(row.id)
+    for row in vk_merchant_rows():
+        reason = vk_row_skip_reason(row, now) or request_vk_refresh(row.id)
         if reason:
             result.skip(row.id, reason)
         else:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
-
-from ..extensions import db
-from ..models import User, VkConnection, VkOrderSettings, utcnow
+from ..models import User, VkOrderSettings, utcnow
 from . import locks
-from .fanout import FanOut, user_skip_reason, vk_skip_reason
+from .fanout import FanOut, vk_merchant_rows, vk_row_skip_reason
 from .queues import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
@@ -26,25 +23,13 @@ def fanout_vk_orders() -> dict[str, Any]:
 
     result = FanOut(POLL_ORDERS)
     now = utcnow()
-    rows = db.session.execute(
-        sa.select(
-            User.id,
-            User.status,
-            VkConnection.state,
-            VkConnection.access_token.is_not(None).label("has_token"),
-            VkConnection.group_id,
-            VkConnection.paused_until,
+    rows = vk_merchant_rows(
+        lambda query: query.join(VkOrderSettings, VkOrderSettings.user_id == User.id).where(
+            VkOrderSettings.enabled.is_(True)
         )
-        .join(VkConnection, VkConnection.user_id == User.id)
-        .join(VkOrderSettings, VkOrderSettings.user_id == User.id)
-        .where(VkOrderSettings.enabled.is_(True))
-        .order_by(User.id)
-    ).all()
-    db.session.rollback()
+    )
     for row in rows:
-        reason = user_skip_reason(row.status) or vk_skip_reason(
-            row.state, bool(row.has_token), row.group_id, row.paused_until, now
-        )
+        reason = vk_row_skip_reason(row, now)
         if reason is None and (locks.busy(POLL_ORDERS, row.id) or not locks.mark_queued(POLL_ORDERS, row.id, 120)):
             reason = "an order poll is already queued or running"
         if reason:
