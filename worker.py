@@ -23,7 +23,7 @@ from rq import Worker
 
 from evosync import create_app_or_exit
 from evosync.extensions import db
-from evosync.jobs.queues import QUEUES
+from evosync.queues import QUEUES
 
 log = logging.getLogger("evosync.worker")
 

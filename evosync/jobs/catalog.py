@@ -25,7 +25,7 @@ def drain_catalog_events_job() -> dict:
 
 def enqueue_catalog_refresh(user_id: int):
     """Queue one refresh of the merchant's catalog (a second request while it waits joins it)."""
-    from .queues import HIGH, enqueue
+    from ..queues import HIGH, enqueue
 
     return enqueue(
         refresh_catalog_job,

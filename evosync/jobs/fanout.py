@@ -25,6 +25,7 @@ from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from .. import locks
 from ..extensions import db
 from ..models import (
     ConnectionState,
@@ -37,9 +38,8 @@ from ..models import (
     VkConnection,
     utcnow,
 )
+from ..queues import DEFAULT, enqueue
 from ..redis_conn import get_redis
-from . import locks
-from .queues import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
 

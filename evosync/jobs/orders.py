@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .. import locks
 from ..models import User, VkOrderSettings, utcnow
-from . import locks
+from ..queues import DEFAULT, enqueue
 from .fanout import FanOut, vk_merchant_rows, vk_row_skip_reason
-from .queues import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import redis
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 
+from ..queues import DEFAULT, HIGH, LOW
 from .catalog import drain_catalog_events_job
 from .fanout import fanout_catalog_refresh, fanout_vk_refresh, recover_stalled_syncs
 from .housekeeping import housekeeping_job
 from .incidents import check_incidents_job
 from .orders import POLL_INTERVAL, fanout_vk_orders
-from .queues import DEFAULT, HIGH, LOW
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 
 from rq import get_current_job
 
-from .queues import HIGH, enqueue
+from ..queues import HIGH, enqueue
 
 log = logging.getLogger(__name__)
 

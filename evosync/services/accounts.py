@@ -462,7 +462,7 @@ def request_account_deletion(user: User, remove_vk_items: bool = False) -> None:
         delete_account(user)
         return
     from ..jobs.accounts import delete_account_job
-    from ..jobs.queues import HIGH, enqueue
+    from ..queues import HIGH, enqueue
 
     user.status = UserStatus.SUSPENDED  # no login, no scheduled work while the job removes the VK items
     db.session.commit()

@@ -65,7 +65,7 @@ FAILED = "failed"
 
 DRAIN_MARKER = "evosync:events:drain-wanted"  # set by the intake (NX) when it wakes the drainer
 DRAIN_MARKER_TTL = 600
-DRAIN_LOCK = "catalog_events"  # jobs.locks kind: one drainer at a time keeps arrival order
+DRAIN_LOCK = "catalog_events"  # locks kind: one drainer at a time keeps arrival order
 DRAIN_BATCH = 500  # events per transaction
 # A web process that has seen the wake-up marker set does not set it again for WAKE_WINDOW seconds; a drainer
 # keeps polling the queue until it has found it empty for DRAIN_LINGER seconds (> WAKE_WINDOW), so an event of that
@@ -328,7 +328,7 @@ def wake_drainer() -> None:
 
 def _set_marker_and_enqueue(force: bool) -> None:
     from ..jobs.catalog import drain_catalog_events_job
-    from ..jobs.queues import HIGH, enqueue
+    from ..queues import HIGH, enqueue
 
     redis = get_redis()
     if force:
@@ -350,7 +350,7 @@ def drain_events(batch_size: int = DRAIN_BATCH, linger: float | None = None) -> 
     leaves: the holder re-checks the wake-up marker after releasing it, so events that arrived meanwhile are
     applied by it or by the job they woke, never left behind.
     """
-    from ..jobs.locks import merchant_lock
+    from ..locks import merchant_lock
 
     if linger is None:
         linger = 0.0 if current_app.config.get("RUN_JOBS_INLINE") else DRAIN_LINGER
@@ -698,7 +698,7 @@ def clear_debounce(user_id: int) -> None:
 def schedule_debounced_sync(user_id: int) -> str:
     """Make sure one sync follows within SYNC_DEBOUNCE_SECONDS: ``scheduled``, ``pending`` or ``skipped: …``."""
     from ..jobs.fanout import debounced_sync_job, sync_blocker
-    from ..jobs.queues import HIGH, enqueue, enqueue_in
+    from ..queues import HIGH, enqueue, enqueue_in
 
     delay = int(current_app.config.get("SYNC_DEBOUNCE_SECONDS") or 0)
     redis = get_redis()

@@ -32,7 +32,7 @@ class OutgoingEmail:
 def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
     """Queue an email (text and, when given, HTML parts) on the LOW queue; inline when RUN_JOBS_INLINE."""
     from ..jobs import mail as mail_jobs
-    from ..jobs.queues import LOW, enqueue
+    from ..queues import LOW, enqueue
 
     enqueue(
         mail_jobs.send_email,
@@ -57,7 +57,7 @@ def send_templated_email(to: str, template: str, subject: str, **context) -> Non
 def send_sms(phone: str, text: str) -> None:
     """Queue a short text message on the LOW queue (incident alerts, services/incidents/alerts.py)."""
     from ..jobs import mail as mail_jobs
-    from ..jobs.queues import LOW, enqueue
+    from ..queues import LOW, enqueue
 
     enqueue(mail_jobs.send_sms, phone, text, queue=LOW, title="sms", timeout=60, retries=3)
 

@@ -595,7 +595,7 @@ def _without_key(body: dict) -> dict:
 def wake_drainer() -> None:
     """A drain job soon (one for a burst); if Redis is down the minute poll's sweep drains the events."""
     from ..jobs.orders import drain_vk_order_events_job
-    from ..jobs.queues import HIGH, enqueue
+    from ..queues import HIGH, enqueue
 
     try:
         if not current_app.config.get("RUN_JOBS_INLINE") and not get_redis().set(DRAIN_MARKER, "1", nx=True, ex=120):

@@ -43,8 +43,8 @@ def job_stats() -> dict:
     """
     from rq.worker_registration import REDIS_WORKER_KEYS
 
-    from ..jobs.queues import QUEUES
     from ..jobs.schedule import LAST_TICK_KEY
+    from ..queues import QUEUES
 
     try:
         redis = get_redis()

@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import permission_required
-from ..jobs.queues import HIGH, enqueue
 from ..jobs.vk_catalog import refresh_vk_catalog_job
 from ..models import ConnectionState, VkConnection, utcnow
+from ..queues import HIGH, enqueue
 from ..services import vk_catalog as mirror
 from ..services.connections import get_vk_connection
 from .common import wants_json

@@ -10,7 +10,7 @@ import pytest
 from rq import SimpleWorker
 
 from evosync.jobs import mail as mail_jobs
-from evosync.jobs.queues import LOW, get_queue
+from evosync.queues import LOW, get_queue
 from evosync.services import notifications
 from tests.factories import PASSWORD, sent_emails
 

@@ -166,7 +166,7 @@ def test_connected_but_never_refreshed_offers_refresh_now_which_runs_the_job(evo
 
 def test_refresh_now_is_queued_on_the_high_queue_when_jobs_run_in_workers(evotor_app, merchant, redis_url):
     """Outside inline mode, "Refresh now" puts refresh_catalog_job for this user on the high queue."""
-    from evosync.jobs.queues import HIGH, get_queue
+    from evosync.queues import HIGH, get_queue
 
     evotor_app.config["RUN_JOBS_INLINE"] = False
     client = logged_in_client(evotor_app, merchant.user)

@@ -336,7 +336,7 @@ def test_an_event_that_fails_to_apply_does_not_hold_back_the_others(client, app,
 def test_one_drainer_at_a_time_and_nothing_is_left_behind(client, app, merchant):
     """While another drainer holds the lock, a second one leaves at once (rows stay queued for the holder); events
     that arrive meanwhile set the wake-up marker, which the holder checks after releasing the lock."""
-    from evosync.jobs.locks import merchant_lock
+    from evosync.locks import merchant_lock
     from evosync.services.evotor_events import DRAIN_LOCK
 
     app.config["RUN_JOBS_INLINE"] = False

@@ -7,8 +7,8 @@ import time
 
 from rq import Queue
 
+from evosync import locks
 from evosync.extensions import db
-from evosync.jobs import locks
 from evosync.jobs.fanout import (
     REFRESH_CATALOG,
     fanout_catalog_refresh,

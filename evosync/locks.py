@@ -22,7 +22,7 @@ import redis
 from flask import current_app
 from redis.exceptions import LockError, RedisError
 
-from ..redis_conn import get_redis
+from .redis_conn import get_redis
 
 log = logging.getLogger(__name__)
 

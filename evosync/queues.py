@@ -11,7 +11,7 @@ from flask import current_app
 from rq import Queue, Retry
 from rq.job import Job
 
-from ..redis_conn import get_redis
+from .redis_conn import get_redis
 
 log = logging.getLogger(__name__)
 
