@@ -13,7 +13,7 @@ TEST_WORKERS ?= 3
 help:
 	@echo "make run    - set up and start web + worker + scheduler with the sandbox demo"
 	@echo "make test   - the whole test suite with coverage"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import contracts (import-linter, pyproject.toml)"
 	@echo "make e2e    - browser tests only (Playwright + Debian's chromium)"
 	@echo "make soak   - slow reliability tests"
 	@echo "make bench  - benchmarks, writes bench/RESULTS.md"
@@ -47,6 +47,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check evosync tests bench deploy worker.py scheduler.py wsgi.py
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check evosync tests bench deploy worker.py scheduler.py wsgi.py
 
 format: $(STAMP)

@@ -1,4 +1,9 @@
-"""The one place that knows queue names, timeouts, retries and job titles."""
+"""The one place that knows queue names, timeouts, retries and job titles, and the way any layer asks for a job.
+
+A job is named by its dotted path (``"evosync.jobs.sync.sync_job"``) or passed as the function. Services name
+it: they sit below the jobs (which call them) and never import them; the queue is the seam between the two.
+``tests/foundation/test_architecture.py`` checks that every job named in ``evosync/`` exists.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from flask import current_app
 from rq import Queue, Retry
 from rq.job import Job
+from rq.utils import import_attribute
 
 from .redis_conn import get_redis
 
@@ -27,8 +33,19 @@ def get_queue(name: str = DEFAULT) -> Queue:
     return Queue(name, connection=get_redis())
 
 
+Jobish = Callable[..., Any] | str  # a job function, or its dotted path under evosync.jobs
+
+
+def job_name(func: Jobish) -> str:
+    return func.rsplit(".", 1)[-1] if isinstance(func, str) else func.__name__
+
+
+def _run_inline(func: Jobish, *args: Any, **kwargs: Any) -> None:
+    (import_attribute(func) if isinstance(func, str) else func)(*args, **kwargs)
+
+
 def enqueue(
-    func: Callable[..., Any],
+    func: Jobish,
     *args: Any,
     queue: str = DEFAULT,
     title: str | None = None,
@@ -38,13 +55,13 @@ def enqueue(
     retry_intervals: tuple[int, ...] = (10, 60, 300),
     **kwargs: Any,
 ) -> Job | None:
-    """Enqueue a job function (never a string name), or run it inline when RUN_JOBS_INLINE is set.
+    """Enqueue a job (its function or dotted path), or run it inline when RUN_JOBS_INLINE is set.
 
     Returns the RQ job, or None when it ran inline.
     """
     if current_app.config.get("RUN_JOBS_INLINE"):
-        log.info("job inline", extra={"job": func.__name__, "title": title or func.__name__})
-        func(*args, **kwargs)
+        log.info("job inline", extra={"job": job_name(func), "title": title or job_name(func)})
+        _run_inline(func, *args, **kwargs)
         return None
     return get_queue(queue).enqueue(
         func, *args, **_job_options(func, title, job_id, timeout, retries, retry_intervals), **kwargs
@@ -53,7 +70,7 @@ def enqueue(
 
 def enqueue_in(
     delay_seconds: float,
-    func: Callable[..., Any],
+    func: Jobish,
     *args: Any,
     queue: str = DEFAULT,
     title: str | None = None,
@@ -69,8 +86,8 @@ def enqueue_in(
     when due; the same scheduler moves retried jobs back after their backoff.
     """
     if current_app.config.get("RUN_JOBS_INLINE"):
-        log.info("job inline (delay skipped)", extra={"job": func.__name__, "title": title or func.__name__})
-        func(*args, **kwargs)
+        log.info("job inline (delay skipped)", extra={"job": job_name(func), "title": title or job_name(func)})
+        _run_inline(func, *args, **kwargs)
         return None
     return get_queue(queue).enqueue_in(
         dt.timedelta(seconds=max(0.0, delay_seconds)),
@@ -82,7 +99,7 @@ def enqueue_in(
 
 
 def _job_options(
-    func: Callable[..., Any],
+    func: Jobish,
     title: str | None,
     job_id: str | None,
     timeout: int,
@@ -95,7 +112,7 @@ def _job_options(
         "job_id": job_id,
         "job_timeout": timeout,
         "retry": retry,
-        "description": title or func.__name__,
+        "description": title or job_name(func),
         "failure_ttl": 7 * 24 * 3600,
         "result_ttl": 24 * 3600,
     }
