@@ -329,9 +329,9 @@ def add_merchant(evotor_token: str | None = None, vk_token: str | None = None, g
     """An active merchant (password PASSWORD) with the given connections; inside an app context. Its user id."""
     from flask_security.utils import hash_password
 
-    from evosync.auth import user_datastore
     from evosync.extensions import db
     from evosync.models import ConnectionState, EvotorConnection, UserStatus, VkConnection, utcnow
+    from evosync.models.datastore import user_datastore
 
     user = user_datastore.create_user(
         email=f"bench-{uuid.uuid4().hex[:12]}@example.com",

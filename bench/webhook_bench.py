@@ -5,7 +5,7 @@ the run, distinct ProductEvent "updated" bodies are written to a file, each sign
 ``X-Hub-Signature: sha1=<HMAC-SHA1(body, EVOTOR_WEBHOOK_SECRET)>`` the way Evotor signs them; each
 changes a real product's price. The intake verifies each one and records it as queued (idempotency by id): that
 is what the 20 senders wait for. After each run the queued events are applied the way the worker's drainer applies
-them (services/evotor_events.drain_events, in this process), and that rate is reported beside the intake's. wrk's
+them (services/evotor_events.queue.drain_events, in this process), and that rate is reported beside the intake's. wrk's
 20 connections cycle through the bodies (each wrk thread takes its own slice, so no event id repeats while the
 file lasts).
 
@@ -109,7 +109,7 @@ def run(target: LoadTarget, duration: float, runs: int) -> dict:
 def drain(app) -> dict:
     """Apply the events the run queued, as the worker's drainer does; how many and how fast."""
     from evosync.extensions import db
-    from evosync.services.evotor_events import drain_events
+    from evosync.services.evotor_events.queue import drain_events
 
     with app.app_context():
         summary = drain_events(linger=0)

@@ -1,4 +1,6 @@
-"""Flask-Security wiring: datastore, settings, our login form (throttling) and mail hook, permission decorator."""
+"""Flask-Security wiring: settings, our login form (throttling) and mail hook, signals, permission decorator.
+
+The user datastore is ``models/datastore.py`` (services use it too)."""
 
 from __future__ import annotations
 
@@ -9,34 +11,13 @@ from flask import Flask, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from flask_security import LoginForm, MailUtil, SQLAlchemyUserDatastore
+from flask_security import LoginForm, MailUtil
 from flask_security.signals import password_reset, user_authenticated, user_confirmed, user_registered
 from markupsafe import Markup, escape
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from .extensions import db, security
-from .models import Role, User
-
-
-class EvoSyncUserDatastore(SQLAlchemyUserDatastore):
-    """Flask-Security's datastore; a user is loaded with its roles and their permission names in one query, one
-    row per role (Role.permission_names)."""
-
-    def find_user(self, case_insensitive: bool = False, **kwargs):
-        (attr, value), *rest = kwargs.items()
-        if rest or case_insensitive:  # Flask-Security's own lookups by e-mail and the like: its way
-            return super().find_user(case_insensitive=case_insensitive, **kwargs)
-        # Every request of a logged-in merchant comes here (by fs_uniquifier): one query instead of three.
-        statement = (
-            select(User)
-            .options(joinedload(User.roles).lazyload(Role.permission_rows))
-            .where(getattr(User, attr) == value)
-        )
-        return self.db.session.execute(statement).unique().scalars().first()  # as Flask-Security: the first
-
-
-user_datastore = EvoSyncUserDatastore(db, User, Role)
+from .extensions import security
+from .models.datastore import user_datastore
+from .services import accounts, notifications
 
 
 def security_settings(app: Flask) -> dict:
@@ -140,8 +121,6 @@ class EvoSyncLoginForm(LoginForm):
         )
 
     def validate(self, **kwargs) -> bool:
-        from .services import accounts
-
         ip = request.remote_addr
         if wait := accounts.ip_lock_seconds_left(ip):
             self.form_errors.append(_lock_message(wait, account=False))
@@ -179,32 +158,22 @@ class EvoSyncMailUtil(MailUtil):
     """Flask-Security's emails (confirm, reset, notices) go through our notifications service, so they are queued."""
 
     def send_mail(self, template, subject, recipient, sender, body, html, **kwargs) -> None:
-        from .services import notifications
-
         notifications.send_email(str(recipient), str(subject), body or "", html)
 
 
 def _on_user_confirmed(sender, user, **extra) -> None:
-    from .services import accounts
-
     accounts.on_email_confirmed(user)
 
 
 def _on_user_registered(sender, user, **extra) -> None:
-    from .services import accounts
-
     accounts.on_registered(user)
 
 
 def _on_user_authenticated(sender, user, **extra) -> None:
-    from .services import accounts
-
     accounts.clear_failed_logins(user)
 
 
 def _on_password_reset(sender, user, **extra) -> None:
-    from .services import accounts
-
     accounts.on_password_reset(user)
 
 

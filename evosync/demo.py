@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from flask import current_app
 
 from .extensions import db
-from .models import ConnectionState, EvotorConnection, User, VkConnection
+from .models import CachedProduct, ConnectionState, EvotorConnection, SyncLink, User, VkConnection
+from .services import accounts, vk_orders
+from .services.evotor_catalog import refresh_catalog, set_store_enabled, store_enabled_map
+from .services.sync.starts import request_sync
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +32,6 @@ def ensure_demo_accounts() -> User:
     """Create (once) the demo merchant with sandbox connections and a system admin; returns the merchant."""
     if current_app.config.get("PRODUCTION") or not current_app.config.get("DEMO_MODE"):
         raise DemoRefused("demo accounts are only created with DEMO_MODE on and never in production")
-    from .services import accounts
-
     merchant = accounts.find_user_by_email(DEMO_EMAIL)
     if merchant is None:
         merchant = accounts.create_user(DEMO_EMAIL, DEMO_PASSWORD, role="user", name="Демо-продавец")
@@ -58,9 +60,6 @@ def ensure_demo_accounts() -> User:
 
 def start_demo_flow(merchant: User) -> None:
     """Mirror the demo catalog, switch its first store on, and sync: products appear in the emulated VK market."""
-    from .services.evotor_catalog import refresh_catalog, set_store_enabled, store_enabled_map
-    from .services.sync.requests import request_sync
-
     summary = refresh_catalog(merchant.id)
     stores = store_enabled_map(merchant.id)
     if stores and not any(stores.values()):
@@ -86,10 +85,6 @@ def _sandbox_base() -> str:
 
 def connect_demo_orders(user_id: int) -> None:
     """Orders on for the demo merchant, and the sandbox's VK told to send its callbacks to this app."""
-    import requests
-
-    from .services import vk_orders
-
     settings = vk_orders.ensure_settings(user_id)
     conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=user_id))
     if conn is None or not conn.group_id:
@@ -114,10 +109,6 @@ def place_test_order(user_id: int) -> dict:
 
     Returns ``{"quantity", "title", "order"}``; DemoRefused (with words for the page) when it cannot.
     """
-    import requests
-
-    from .models import CachedProduct, SyncLink
-
     if current_app.config.get("PRODUCTION") or not current_app.config.get("DEMO_MODE"):
         raise DemoRefused("Test orders exist only in the demo.")
     connect_demo_orders(user_id)  # idempotent: the sandbox may have restarted and forgotten our callback server

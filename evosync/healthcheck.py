@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from .config import ConfigError, env_int, load_config
+from .heartbeat import last_tick
 
 SCHEDULER_STALE_AFTER = 60.0
 
@@ -57,8 +58,6 @@ def check_worker(config: dict) -> str:
 
 
 def check_scheduler(config: dict) -> str:
-    from .jobs.schedule import last_tick
-
     try:
         tick = last_tick(_redis(config))
     except Exception as exc:

@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.utils import import_attribute
 
+from . import locks
 from .redis_conn import get_redis
 
 log = logging.getLogger(__name__)
@@ -116,3 +117,21 @@ def _job_options(
         "failure_ttl": 7 * 24 * 3600,
         "result_ttl": 24 * 3600,
     }
+
+
+def enqueue_once(kind: str, user_id: int, func: Jobish, *args: Any, queued_ttl: int, **options: Any) -> str | None:
+    """Enqueue ``func(user_id, *args)`` unless a job of this kind is queued or running for the merchant.
+
+    None when it was queued, else why not (``"refresh catalog already queued"``). The "queued" marker
+    (evosync/locks.py) is cleared by the job when it starts, so a request made while it runs is refused while
+    the lock is held, and one made after it ends queues again.
+    """
+    state = locks.busy(kind, user_id)
+    if state is not None or not locks.mark_queued(kind, user_id, queued_ttl):
+        return f"{kind.replace('_', ' ')} already {state or locks.QUEUED}"
+    try:
+        enqueue(func, user_id, *args, **options)
+    except Exception:
+        locks.clear_queued(kind, user_id)
+        raise
+    return None

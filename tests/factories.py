@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from evosync.auth import user_datastore
 from evosync.extensions import db
 from evosync.models import UserStatus, utcnow
+from evosync.models.datastore import user_datastore
 
 PASSWORD = "Correct-Horse-9"
 _counter = itertools.count(1)

@@ -22,8 +22,8 @@ from ..models import ConnectionState, Role, User, UserStatus
 from ..services import admin as admin_service
 from ..services.accounts import AccountError, FieldError
 from ..services.admin import UserAction
-from ..web.common import safe_next
-from .access import NoUnusedRoutesMixin, StaffOnlyMixin, require
+from ..urls import safe_next
+from .access import NoUnusedRoutesMixin, StaffOnlyMixin, require, staff_can
 from .filters import RoleFilter, choice_filter, evotor_connected_filter, vk_connected_filter
 from .readonly import TYPE_FORMATTERS
 
@@ -136,8 +136,6 @@ class UsersView(StaffOnlyMixin, NoUnusedRoutesMixin, ModelView):
 
     @staticmethod
     def can_manage() -> bool:
-        from .access import staff_can
-
         return staff_can("users.manage")
 
     # --- bulk actions (Flask-Admin's action form posts the selected ids) ----------------------------------------------

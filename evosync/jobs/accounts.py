@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from ..extensions import db
+from ..models import User
+from ..services.accounts import delete_account
+
 log = logging.getLogger(__name__)
 
 
 def delete_account_job(user_id: int, remove_vk_items: bool = True) -> dict:
-    from ..extensions import db
-    from ..models import User
-    from ..services.accounts import delete_account
-
     user = db.session.get(User, user_id)
     if user is None:
         return {"user_id": user_id, "deleted": False}

@@ -14,7 +14,7 @@ from rq.worker_registration import clean_worker_registry
 from ..extensions import db
 from ..models import RunStatus, SyncRun, WebhookEvent, utcnow
 from ..queues import QUEUES, get_queue
-from ..services.evotor_events import QUEUED
+from ..services.evotor_events.form import QUEUED
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,13 @@ kept (its next run time survives restarts), a changed one is replaced, a missing
 other repeating job removed. So restarts never duplicate a periodic job and a removed entry disappears.
 
 The VK sync is not an entry of its own: each merchant's catalog refresh asks for that merchant's sync
-when it finishes (see jobs/fanout.py), so the sync always follows a fresh mirror.
+when it finishes (see services/refreshes.py), so the sync always follows a fresh mirror.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,18 +21,19 @@ import redis
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 
+from ..heartbeat import record_tick
 from ..queues import DEFAULT, HIGH, LOW
 from .catalog import drain_catalog_events_job
-from .fanout import fanout_catalog_refresh, fanout_vk_refresh, recover_stalled_syncs
+from .fanout import fanout_catalog_refresh, fanout_vk_refresh
 from .housekeeping import housekeeping_job
 from .incidents import check_incidents_job
 from .orders import POLL_INTERVAL, fanout_vk_orders
+from .sync import recover_stalled_syncs_job
 
 log = logging.getLogger(__name__)
 
 JOB_ID_PREFIX = "periodic-"
 FINGERPRINT_META = "evosync_schedule"
-LAST_TICK_KEY = "evosync:scheduler:last_tick"
 RECONCILE_LOCK_KEY = "evosync:scheduler:reconcile"
 RECOVER_INTERVAL = 60
 EVENTS_SWEEP_INTERVAL = 60  # the intake wakes the drainer at once; this only catches a wake-up Redis lost
@@ -75,7 +75,7 @@ def periodic_jobs(config: Mapping[str, Any]) -> list[PeriodicJob]:
         PeriodicJob("refresh_vk_catalog", fanout_vk_refresh, every, 600, DEFAULT, "Refresh each merchant's VK mirror"),
         PeriodicJob(
             "recover_stalled_syncs",
-            recover_stalled_syncs,
+            recover_stalled_syncs_job,
             RECOVER_INTERVAL,
             120,
             DEFAULT,
@@ -184,19 +184,6 @@ class EvoSyncScheduler(Scheduler):
         jobs = super().enqueue_jobs()
         record_tick(self.connection)
         return jobs
-
-
-def record_tick(connection: redis.Redis, moment: float | None = None) -> None:
-    connection.set(LAST_TICK_KEY, repr(moment if moment is not None else time.time()))
-
-
-def last_tick(connection: redis.Redis) -> float | None:
-    """Epoch seconds of the scheduler's last check for due jobs, or None if it never ran."""
-    raw = connection.get(LAST_TICK_KEY)
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def make_scheduler(connection: redis.Redis, interval: float = 5.0) -> EvoSyncScheduler:

@@ -155,7 +155,7 @@ class SyncRun(db.Model):
 
 class WebhookEvent(db.Model):
     """Evotor events received: their ids make repeated deliveries acknowledged, not reapplied; catalog events wait
-    here as ``queued`` (with their body) until the drainer applies them (services/evotor_events.py)."""
+    here as ``queued`` (with their body) until the drainer applies them (services/evotor_events/queue.py)."""
 
     __tablename__ = "webhook_events"
     __table_args__ = MYSQL_TABLE_ARGS

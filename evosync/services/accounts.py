@@ -15,12 +15,16 @@ from flask_security import hash_password
 from flask_security.mail_util import EmailValidateException
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..auth import user_datastore
 from ..crypto import secret_box
 from ..extensions import db, security
 from ..models import AuditLog, EvotorConnection, Invite, Role, RoleName, SyncRun, User, UserStatus, VkConnection, utcnow
+from ..models.datastore import user_datastore
+from ..queues import HIGH, enqueue
 from ..redis_conn import get_redis
 from . import notifications
+from .connections import NotConnectedError
+from .sync.apply import SyncStopped
+from .sync.runner import unpublish_all
 
 log = logging.getLogger(__name__)
 
@@ -443,10 +447,6 @@ def remove_vk_items_for(user: User) -> int:
     Runs before the rows that remember those items (sync_links, sync_albums) are gone. VK trouble never
     blocks the deletion: what could not be removed is logged.
     """
-    from .connections import NotConnectedError
-    from .sync.apply import SyncStopped
-    from .sync.runner import unpublish_all
-
     try:
         return unpublish_all(user.id).removed
     except (SyncStopped, NotConnectedError) as exc:
@@ -461,13 +461,10 @@ def request_account_deletion(user: User, remove_vk_items: bool = False) -> None:
     if not remove_vk_items:
         delete_account(user)
         return
-    from ..jobs.accounts import delete_account_job
-    from ..queues import HIGH, enqueue
-
     user.status = UserStatus.SUSPENDED  # no login, no scheduled work while the job removes the VK items
     db.session.commit()
     enqueue(
-        delete_account_job,
+        "evosync.jobs.accounts.delete_account_job",
         user.id,
         True,
         queue=HIGH,

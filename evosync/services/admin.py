@@ -34,6 +34,7 @@ from ..models import (
 from ..rbac import ADMIN_PERMISSIONS, SYSTEM_PERMISSIONS
 from . import accounts
 from .accounts import AccountError, FieldError
+from .audit import record
 from .incidents import open_overview, wording
 
 log = logging.getLogger(__name__)
@@ -57,23 +58,6 @@ class UserAction(enum.StrEnum):
 
 class ActionRefused(AccountError):
     """A guard rail said no; the message says why, in words fit for the admin who asked."""
-
-
-# --- Audit log -----------------------------------------------------------------------------------------------------
-
-
-def record(actor: User | None, action: str, target: User | None = None, details: dict | None = None) -> AuditLog:
-    """Add an audit row to the session; the caller's commit saves it with the change it describes."""
-    row = AuditLog(
-        actor_id=actor.id if actor else None,
-        actor_email=actor.email if actor else "",
-        action=action,
-        target_user_id=target.id if target else None,
-        target_email=target.email if target else "",
-        details=details or None,
-    )
-    db.session.add(row)
-    return row
 
 
 # --- Guard rails ---------------------------------------------------------------------------------------------------

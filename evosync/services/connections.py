@@ -43,7 +43,9 @@ from ..clients.ratelimit import RateLimiter
 from ..clients.vk import VkClient
 from ..extensions import db
 from ..models import ConnectionState, EvotorConnection, VkConnection, utcnow
+from ..queues import HIGH
 from ..redis_conn import get_redis
+from .refreshes import request_catalog_refresh
 
 log = logging.getLogger(__name__)
 
@@ -352,9 +354,7 @@ def connect_evotor_by_hand(user_id: int, token: str) -> CheckResult:
     result = _run_evotor_check(conn, evotor_client(token, max_retries=1))
     log.info("evotor token saved", extra={"user_id": user_id, "ok": result.ok})
     if result.ok:  # read the catalog at once, so the stores page has something to show
-        from ..jobs.catalog import enqueue_catalog_refresh
-
-        enqueue_catalog_refresh(user_id)
+        request_catalog_refresh(user_id, queue=HIGH, sync_after=False)
     return result
 
 

@@ -25,11 +25,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_security.utils import verify_and_update_password
 
-from ..auth import user_datastore
 from ..crypto import secret_box
 from ..extensions import db
 from ..models import ConnectionState, EvotorConnection, User, UserStatus, WebhookEvent
+from ..models.datastore import user_datastore
+from ..queues import HIGH
+from .accounts import send_welcome
 from .connections import SOURCE_WEBHOOK, evotor_connection_for_update
+from .refreshes import request_catalog_refresh
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +179,6 @@ def create_user(body: dict[str, Any]) -> dict[str, str]:
     placeholder = email.endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)
     log.info("evotor user/create: account created", extra={"user_id": user.id, "placeholder": placeholder})
     if not placeholder:
-        from .accounts import send_welcome
-
         send_welcome(user)
     return answer
 
@@ -232,10 +233,8 @@ def store_cloud_token(body: dict[str, Any]) -> None:
 def _queue_first_refresh(user_id: int) -> None:
     """Mirror the catalog now that we may read it (pending accounts included: the scheduled refresh skips
     them until they are active). Redis trouble is logged; Evotor's delivery still succeeds."""
-    from ..jobs.catalog import enqueue_catalog_refresh
-
     try:
-        enqueue_catalog_refresh(user_id)
+        request_catalog_refresh(user_id, queue=HIGH, sync_after=False)
     except Exception as exc:  # noqa: BLE001 - the token is stored; the next scheduled refresh catches up
         log.warning(
             "catalog refresh not queued after user/token", extra={"user_id": user_id, "error": type(exc).__name__}

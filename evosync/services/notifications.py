@@ -13,6 +13,7 @@ from flask_mailman import EmailMultiAlternatives
 from flask_mailman.backends.base import BaseEmailBackend
 
 from ..extensions import mail
+from ..queues import LOW, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,8 @@ class OutgoingEmail:
 
 def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
     """Queue an email (text and, when given, HTML parts) on the LOW queue; inline when RUN_JOBS_INLINE."""
-    from ..jobs import mail as mail_jobs
-    from ..queues import LOW, enqueue
-
     enqueue(
-        mail_jobs.send_email,
+        "evosync.jobs.mail.send_email",
         to,
         str(subject),
         text,
@@ -56,10 +54,7 @@ def send_templated_email(to: str, template: str, subject: str, **context) -> Non
 
 def send_sms(phone: str, text: str) -> None:
     """Queue a short text message on the LOW queue (incident alerts, services/incidents/alerts.py)."""
-    from ..jobs import mail as mail_jobs
-    from ..queues import LOW, enqueue
-
-    enqueue(mail_jobs.send_sms, phone, text, queue=LOW, title="sms", timeout=60, retries=3)
+    enqueue("evosync.jobs.mail.send_sms", phone, text, queue=LOW, title="sms", timeout=60, retries=3)
 
 
 def deliver_email(message: OutgoingEmail) -> None:

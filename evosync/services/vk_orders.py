@@ -323,7 +323,7 @@ def _after_store(user_id: int, results: list[Stored]) -> None:
 
 def request_sync_after_orders(user_id: int) -> str:
     """One VK sync soon (debounced with Evotor's events); a failure to ask is logged, the minute poll asks again."""
-    from .evotor_events import schedule_debounced_sync
+    from .sync.starts import schedule_debounced_sync
 
     try:
         return schedule_debounced_sync(user_id)

@@ -11,10 +11,12 @@ from flask_login import current_user
 
 from ..auth import permission_required
 from ..extensions import db
-from ..jobs.catalog import enqueue_catalog_refresh
 from ..models import ConnectionState, EvotorConnection, utcnow
+from ..queues import HIGH
 from ..services import evotor_catalog as catalog
-from .common import safe_next, wants_json
+from ..services.refreshes import request_catalog_refresh
+from ..urls import safe_next
+from .common import wants_json
 from .page_cache import EXTENSION_KEY as PAGE_CACHE_KEY
 from .page_cache import cached_page
 
@@ -194,7 +196,7 @@ def refresh():
             return jsonify({"ok": False, "message": message}), 409
         flash(message, "warning")
         return redirect(url_for("catalog.stores"))
-    enqueue_catalog_refresh(current_user.id)
+    request_catalog_refresh(current_user.id, queue=HIGH, sync_after=False)
     if current_app.config.get("RUN_JOBS_INLINE"):
         message = _("The catalog has been refreshed from Evotor.")
     else:

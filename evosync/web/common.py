@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlparse
 
 import sqlalchemy.exc
 from flask import Flask, current_app, jsonify, make_response, redirect, render_template, request, url_for
@@ -15,7 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from ..extensions import db
 from ..i18n import LANGUAGES
+from ..urls import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,6 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def safe_next(target: str | None, default: str = "/") -> str:
-    """Only same-site relative paths: never an open redirect."""
-    if not target:
-        return default
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
-
-
 def init_common(app: Flask) -> None:
     @app.get("/")
     def index():
@@ -73,8 +64,6 @@ def init_common(app: Flask) -> None:
         if lang in LANGUAGES:
             response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
             if current_user.is_authenticated:
-                from ..extensions import db
-
                 current_user.locale = lang
                 db.session.commit()
         return response
@@ -96,8 +85,6 @@ def init_common(app: Flask) -> None:
     def unexpected_error(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        from ..extensions import db
-
         outage = isinstance(exc, OUTAGE_ERRORS)
         if outage:  # the database or Redis is unreachable: a 503 that says nothing is lost, not a crash
             log.error("service unavailable", extra={"path": request.path, "error": type(exc).__name__})

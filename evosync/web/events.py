@@ -1,6 +1,6 @@
 """POST /evotor/events/catalog: Evotor's catalog-change webhooks (products, groups, images, stores).
 
-Authenticated by ``X-Hub-Signature: sha1=<hex HMAC-SHA1(body, secret)>`` (see services/evotor_events.py
+Authenticated by ``X-Hub-Signature: sha1=<hex HMAC-SHA1(body, secret)>`` (see services/evotor_events/signature.py
 for which secrets verify), so exempt from CSRF. A verified, well-formed event is recorded and answered at once
 (``queued``); the worker applies it to the mirror moments later. Every answer is JSON; refusals are
 ``{"errors": [{"code": <HTTP status>, "reason": "..."}]}``; a failure on our side answers 503 (Evotor
@@ -17,7 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import openapi
 from ..extensions import csrf, db
-from ..services import evotor_events as events
+from ..services.evotor_events import form, queue, signature
 
 bp = Blueprint("evotor_events", __name__)
 log = logging.getLogger(__name__)
@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 CATALOG_EVENTS_PATH = "/evotor/events/catalog"
 
 _SIGNATURE_REFUSALS = {
-    events.SIGNATURE_MISSING: (401, "The X-Hub-Signature header is missing"),
-    events.SIGNATURE_ALGORITHM: (401, "Unsupported signature: expected X-Hub-Signature: sha1=<hex HMAC-SHA1>"),
-    events.SIGNATURE_MISMATCH: (401, "The signature does not match the body"),
-    events.SIGNATURE_NOT_CONFIGURED: (503, "Catalog webhooks are not configured on this server"),
+    signature.SIGNATURE_MISSING: (401, "The X-Hub-Signature header is missing"),
+    signature.SIGNATURE_ALGORITHM: (401, "Unsupported signature: expected X-Hub-Signature: sha1=<hex HMAC-SHA1>"),
+    signature.SIGNATURE_MISMATCH: (401, "The signature does not match the body"),
+    signature.SIGNATURE_NOT_CONFIGURED: (503, "Catalog webhooks are not configured on this server"),
 }
 
 
@@ -48,8 +48,8 @@ def catalog_event():
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             body = None  # only the app-wide secret can vouch for it; signed, it answers 400
-        header = request.headers.get(events.SIGNATURE_HEADER)
-        problem = events.verify_signature(raw, header, body)
+        header = request.headers.get(signature.SIGNATURE_HEADER)
+        problem = signature.verify_signature(raw, header, body)
         if problem is not None:
             status, reason = _SIGNATURE_REFUSALS[problem]
             level = logging.ERROR if status == 503 else logging.WARNING
@@ -57,9 +57,9 @@ def catalog_event():
             return _error(status, reason)
         if body is None:
             return _error(400, "The body is not valid JSON")
-        outcome = events.accept_event(body, raw)
+        outcome = queue.accept_event(body, raw)
         return jsonify(outcome.as_dict())
-    except events.EventError as exc:
+    except form.EventError as exc:
         db.session.rollback()
         return _error(400, str(exc))
     except Exception:
@@ -92,10 +92,10 @@ openapi.register_schema(
             "timestamp": {"type": "integer", "description": "Epoch milliseconds"},
             "type": {
                 "type": "string",
-                "enum": list(events.EVENT_TYPES),
+                "enum": list(form.EVENT_TYPES),
                 "description": "Other types are acknowledged and ignored",
             },
-            "action": {"type": "string", "enum": list(events.ACTIONS)},
+            "action": {"type": "string", "enum": list(form.ACTIONS)},
             "payload": {
                 "type": "object",
                 "description": "The resource as Evotor's v2 API shows it, with `user_id` and `store_id` "
@@ -153,7 +153,7 @@ openapi.register_path(
                             "properties": {
                                 "status": {
                                     "type": "string",
-                                    "enum": [events.QUEUED, events.DUPLICATE, events.IGNORED],
+                                    "enum": [form.QUEUED, form.DUPLICATE, form.IGNORED],
                                     "description": "queued: recorded, applied moments later; duplicate: "
                                     "delivered before, nothing changes; ignored: a type or action EvoSync "
                                     "does not handle",

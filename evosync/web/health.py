@@ -8,8 +8,12 @@ import time
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
+from rq.worker_registration import REDIS_WORKER_KEYS
 
+from .. import openapi
 from ..extensions import db
+from ..heartbeat import LAST_TICK_KEY
+from ..queues import QUEUES
 from ..redis_conn import get_redis
 
 bp = Blueprint("health", __name__)
@@ -41,11 +45,6 @@ def job_stats() -> dict:
     Informational only: a stopped scheduler or no worker does not make /health fail (only the
     database and Redis do), but an operator sees it here.
     """
-    from rq.worker_registration import REDIS_WORKER_KEYS
-
-    from ..jobs.schedule import LAST_TICK_KEY
-    from ..queues import QUEUES
-
     try:
         redis = get_redis()
         pipe = redis.pipeline(transaction=False)
@@ -86,8 +85,6 @@ def health():
 
 def _document() -> None:
     """Re-register /health in the OpenAPI registry with the job figures (replaces the built-in entry)."""
-    from .. import openapi
-
     schema = {
         "type": "object",
         "required": ["status", "database", "redis"],

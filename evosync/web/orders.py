@@ -15,6 +15,7 @@ from wtforms.fields import SelectMultipleField
 from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .. import demo
 from ..auth import permission_required
 from ..services import vk_order_pages as pages
 from ..services import vk_orders
@@ -174,8 +175,6 @@ def new_secret():
 @permission_required("sync.run")
 def test_order():
     """Demo only: ask the sandbox's VK to place an order as a shopper would."""
-    from .. import demo
-
     if not current_app.config.get("DEMO_MODE") or current_app.config.get("PRODUCTION"):
         abort(404)
     if not ActionForm().validate_on_submit():

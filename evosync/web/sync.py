@@ -23,8 +23,9 @@ from ..services.evotor_catalog import store_enabled_map
 from ..services.onboarding import onboarding_for
 from ..services.sync import settings as sync_settings
 from ..services.sync.describe import plan_entries
-from ..services.sync.requests import active_run, get_run, latest_runs, request_sync
+from ..services.sync.history import get_run, latest_runs
 from ..services.sync.runner import preview as build_preview
+from ..services.sync.starts import active_run, request_sync
 from ..services.sync.variants_mode import variants_notice
 from ..services.vk_catalog import rejected_items, vk_item_url
 from .catalog import register_vk_state_provider

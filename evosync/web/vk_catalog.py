@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import permission_required
-from ..jobs.vk_catalog import refresh_vk_catalog_job
 from ..models import ConnectionState, VkConnection, utcnow
-from ..queues import HIGH, enqueue
+from ..queues import HIGH
 from ..services import vk_catalog as mirror
 from ..services.connections import get_vk_connection
+from ..services.refreshes import request_vk_refresh
 from .common import wants_json
 
 bp = Blueprint("vk_catalog", __name__, url_prefix="/vk-catalog")
@@ -123,13 +123,7 @@ def refresh():
             return jsonify({"ok": False, "message": message}), 409
         flash(message, "warning")
         return redirect(url_for("vk_catalog.albums"))
-    enqueue(
-        refresh_vk_catalog_job,
-        current_user.id,
-        queue=HIGH,
-        title=f"Refresh VK catalog of user {current_user.id}",
-        timeout=1800,
-    )
+    request_vk_refresh(current_user.id, queue=HIGH)
     if current_app.config.get("RUN_JOBS_INLINE"):
         last = mirror.last_refresh(current_user.id) or {}
         ok = last.get("status") == "ok"

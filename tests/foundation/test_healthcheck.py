@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rq import Worker
 
-from evosync.jobs.schedule import LAST_TICK_KEY
+from evosync.heartbeat import LAST_TICK_KEY
 from evosync.redis_conn import get_redis
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from evosync import openapi
-from evosync.services.evotor_events import sign
+from evosync.services.evotor_events.signature import sign
 from tests.factories import logged_in_client, make_user
 
 SECRET = "oversize-secret"

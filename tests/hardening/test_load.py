@@ -243,7 +243,7 @@ def test_50_merchants_browsing_and_200_concurrent_webhooks_for_60_seconds_withou
         with app.app_context():
             from evosync.extensions import db
             from evosync.models import WebhookEvent
-            from evosync.services.evotor_events import drain_events
+            from evosync.services.evotor_events.queue import drain_events
 
             recorded = db.session.scalar(db.select(db.func.count()).select_from(WebhookEvent))
             drained = drain_events(linger=0)  # no worker ran: the queued events are applied here, as it would

@@ -13,9 +13,9 @@ import pytest
 
 from evosync import create_app
 from evosync.extensions import db
-from evosync.jobs.fanout import recover_stalled_syncs
 from evosync.models import RunStatus, SyncRun
 from evosync.redis_conn import make_redis
+from evosync.services.sync.starts import recover_stalled_syncs
 from tests.factories import logged_in_client
 from tests.services import free_port
 from tests.sync_engine.conftest import open_shop

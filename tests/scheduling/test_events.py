@@ -26,7 +26,8 @@ from evosync.models import (
     WebhookEvent,
 )
 from evosync.redis_conn import get_redis
-from evosync.services.evotor_events import DRAIN_MARKER, debounce_key, drain_events
+from evosync.services.evotor_events.queue import DRAIN_MARKER, drain_events
+from evosync.services.sync.starts import debounce_key
 from tests.factories import make_user
 
 PATH = "/evotor/events/catalog"
@@ -337,7 +338,7 @@ def test_one_drainer_at_a_time_and_nothing_is_left_behind(client, app, merchant)
     """While another drainer holds the lock, a second one leaves at once (rows stay queued for the holder); events
     that arrive meanwhile set the wake-up marker, which the holder checks after releasing the lock."""
     from evosync.locks import merchant_lock
-    from evosync.services.evotor_events import DRAIN_LOCK
+    from evosync.services.evotor_events.queue import DRAIN_LOCK
 
     app.config["RUN_JOBS_INLINE"] = False
     post(client, product_event("ev-l1"))
@@ -357,7 +358,7 @@ def test_a_steady_stream_wakes_once_and_the_lingering_drainer_takes_every_event(
 
     import redis as redis_lib
 
-    from evosync.services import evotor_events
+    from evosync.services.evotor_events import queue as evotor_events
 
     app.config["RUN_JOBS_INLINE"] = False
     monkeypatch.setattr(evotor_events, "WAKE_WINDOW", 1.0)
@@ -391,7 +392,7 @@ def test_a_steady_stream_wakes_once_and_the_lingering_drainer_takes_every_event(
 def test_a_long_drain_hands_over_to_a_fresh_job(client, app, merchant, monkeypatch):
     """Past DRAIN_MAX_SECONDS the drainer stops after its batch and queues a successor (so the queue's other jobs
     get a turn); the rest of the events wait for that job."""
-    from evosync.services import evotor_events
+    from evosync.services.evotor_events import queue as evotor_events
 
     app.config["RUN_JOBS_INLINE"] = False
     for i in range(3):

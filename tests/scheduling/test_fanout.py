@@ -9,13 +9,8 @@ from rq import Queue
 
 from evosync import locks
 from evosync.extensions import db
-from evosync.jobs.fanout import (
-    REFRESH_CATALOG,
-    fanout_catalog_refresh,
-    fanout_vk_refresh,
-    request_automatic_sync,
-    scheduled_catalog_refresh_job,
-)
+from evosync.jobs.catalog import refresh_catalog_job as scheduled_catalog_refresh_job
+from evosync.jobs.fanout import fanout_catalog_refresh, fanout_vk_refresh
 from evosync.jobs.housekeeping import run_housekeeping
 from evosync.models import (
     ConnectionState,
@@ -29,6 +24,8 @@ from evosync.models import (
     utcnow,
 )
 from evosync.redis_conn import get_redis
+from evosync.services.refreshes import REFRESH_CATALOG
+from evosync.services.sync.starts import request_automatic_sync
 from tests.factories import make_user
 from tests.sync_engine.conftest import open_shop
 

@@ -8,10 +8,9 @@ import json
 
 from rq import Queue
 
+from evosync.heartbeat import LAST_TICK_KEY, last_tick
 from evosync.jobs.fanout import fanout_catalog_refresh
 from evosync.jobs.schedule import (
-    LAST_TICK_KEY,
-    last_tick,
     make_scheduler,
     periodic_jobs,
     reconcile,

@@ -9,12 +9,10 @@ from rq import Queue, Worker
 from rq.registry import ScheduledJobRegistry
 
 from evosync.extensions import db
-from evosync.jobs.fanout import recover_stalled_syncs
 from evosync.models import EvotorConnection, LinkStatus, RunStatus, SyncLink, SyncRun, WebhookEvent
 from evosync.redis_conn import get_redis
-from evosync.services.evotor_events import debounce_key
-from evosync.services.sync.requests import request_sync
 from evosync.services.sync.runner import LOCK_KEY, run_sync
+from evosync.services.sync.starts import debounce_key, recover_stalled_syncs, request_sync
 from tests.scheduling.conftest import WEBHOOK_SECRET, wait_for
 from tests.scheduling.test_events import PATH, signed
 from tests.sync_engine.conftest import open_shop

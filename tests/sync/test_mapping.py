@@ -334,7 +334,7 @@ def test_loader_never_turns_an_unknown_removal_setting_into_delete(app):
     """A removal value the code does not know is treated as 'leave', the least destructive choice."""
     from evosync.extensions import db
     from evosync.models import SyncConfig
-    from evosync.services.sync.loader import settings_for
+    from evosync.services.sync.settings import settings_for
     from tests.factories import make_user
 
     user = make_user()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from evosync.models import CachedGroup, CachedProduct, VkConnection
 from evosync.services.evotor_catalog import publishable_scope
 from evosync.services.sync import plan as p
-from evosync.services.sync.loader import settings_for
+from evosync.services.sync.settings import settings_for
 
 
 def expected_items(user_id: int) -> dict[str, dict]:

@@ -88,7 +88,7 @@ def test_run_killed_midway_resumes_without_duplicates(fast_vk, sandbox, tmp_path
     from evosync.services.sync.runner import LOCK_KEY
 
     get_redis().delete(LOCK_KEY.format(user_id=shop.user_id))
-    from evosync.services.sync.requests import request_sync
+    from evosync.services.sync.starts import request_sync
 
     run, created = request_sync(shop.user_id)  # runs inline in tests; the dead run does not swallow it
     assert created

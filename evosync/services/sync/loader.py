@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
-
-from flask import current_app
 
 from ...extensions import db
 from ...models import (
     CachedGroup,
     CachedProduct,
     SyncAlbum,
-    SyncConfig,
     SyncLink,
     VkCachedAlbum,
     VkCachedProduct,
@@ -22,6 +18,7 @@ from ...models import (
 from ..evotor_catalog import publishable_scope
 from ..vk_order_holds import held_units
 from . import plan as p
+from .settings import settings_for
 
 _PRODUCT_COLUMNS = (
     CachedProduct.store_evotor_id,
@@ -41,29 +38,6 @@ _PRODUCT_COLUMNS = (
     CachedProduct.image_updated_at,
     CachedProduct.image_url,
 )
-
-
-def settings_for(user_id: int) -> p.Settings:
-    """The merchant's sync settings, or the defaults when they never saved any."""
-    row = db.session.scalar(db.select(SyncConfig).filter_by(user_id=user_id))
-    default_category = int(current_app.config.get("VK_DEFAULT_CATEGORY_ID", 900))
-    if row is None:
-        return p.Settings(category_id=default_category)
-    return p.Settings(
-        markup_percent=Decimal(row.markup_percent or 0),
-        price_rounding=row.price_rounding,
-        out_of_stock=row.out_of_stock if row.out_of_stock in ("unavailable", "remove", "keep") else "unavailable",
-        # An unknown value must never fall through to the most destructive choice.
-        removal=row.removal if row.removal in ("delete", "unavailable", "leave") else "leave",
-        category_id=row.category_id or default_category,
-        description_template=row.description_template or p.mapping.DEFAULT_DESCRIPTION_TEMPLATE,
-        albums_enabled=row.albums_enabled,
-        publish_services=row.publish_services,
-        publish_alcohol=bool(row.publish_alcohol),
-        publish_tobacco=bool(row.publish_tobacco),
-        vk_owned=p.mapping.parse_vk_owned(row.vk_owned_fields),
-        group_by_name=bool(row.group_by_name),
-    )
 
 
 def image_key(image_id: str | None, updated_at: str | None) -> str | None:

@@ -13,24 +13,23 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext
-from redis.exceptions import LockError
 
+from ... import locks
 from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
 from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
-from ...redis_conn import get_redis
 from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog import refresh_vk_catalog
 from . import plan as p
 from .apply import Applier, ApplyResult, PhotoSource, SyncStopped
+from .dead_runs import SYNC_LOCK, close_abandoned, run_abandoned
 from .loader import load_plan_input
 from .variants_mode import probe_variants_mode
 
 log = logging.getLogger(__name__)
 
 MAX_PASSES = 3
-LOCK_KEY = "evosync:lock:sync:{user_id}"
-LOCK_TTL = 300  # seconds; renewed after every batch, so only a dead worker's lock runs out
+LOCK_KEY = locks.LOCK_KEY.replace("{kind}", SYNC_LOCK)  # its key, "evosync:lock:sync:{user_id}"
 GUARD_SHARE = 0.30  # a run may remove at most this share of the merchant's published items ...
 GUARD_MIN = 10  # ... unless it removes this many or fewer
 FLOOD_PAUSE = dt.timedelta(minutes=30)
@@ -46,11 +45,6 @@ class Preview:
     guarded: bool
     vk_mirror_age: dt.datetime | None = None
     settings: p.Settings = dataclasses.field(default_factory=p.Settings)
-
-
-def lock_ttl() -> int:
-    """The sync lock's TTL: JOB_LOCK_TTL_SECONDS when configured (the scheduling tests shorten it), else LOCK_TTL."""
-    return int(current_app.config.get("JOB_LOCK_TTL_SECONDS") or LOCK_TTL)
 
 
 def guard_holds(plan: p.Plan) -> bool:
@@ -108,22 +102,16 @@ def run_sync(
     run = db.session.get(SyncRun, run_id) if run_id else None
     if run is None or run.user_id != user_id:
         run = start_run(user_id, trigger)
-    lock = get_redis().lock(LOCK_KEY.format(user_id=user_id), timeout=lock_ttl(), blocking=False)
-    if not lock.acquire():
-        run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
-        run.error = "Another sync of this shop was already running; it covers this request."
-        db.session.commit()
-        return run
-    try:
-        return _run_locked(run, user_id, confirm_removals, lock)
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("sync lock expired before release", extra={"user_id": user_id})
+    with locks.merchant_lock(SYNC_LOCK, user_id) as held:
+        if held:
+            return _run_locked(run, user_id, confirm_removals)
+    run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
+    run.error = "Another sync of this shop was already running; it covers this request."
+    db.session.commit()
+    return run
 
 
-def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> SyncRun:
+def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
     _close_dead_runs(user_id, run.id)
     run.status, run.started_at, run.error = RunStatus.RUNNING, utcnow(), None
     run.progress_done = run.progress_total = 0
@@ -156,7 +144,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
                 group_id=group_id,
                 client=client,
                 photos=photos,
-                progress=lambda done: _progress(run, done, lock),
+                progress=lambda done: _progress(run, done),
             )
             result = applier.apply(plan, allow_removals=allow_removals)
             total.merge(result)
@@ -189,15 +177,15 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, lock) -> Syn
 
 
 def _close_dead_runs(user_id: int, current_id: int) -> None:
-    """We hold the merchant's lock, so any other run still marked running lost its worker."""
-    for dead in db.session.scalars(
+    """We hold the merchant's lock, so by the one rule any other run still marked running lost its worker."""
+    running = db.session.scalars(
         db.select(SyncRun).where(
             SyncRun.user_id == user_id, SyncRun.status == RunStatus.RUNNING, SyncRun.id != current_id
         )
-    ):
-        dead.status, dead.finished_at = RunStatus.FAILED, utcnow()
-        dead.error = "The worker running this sync stopped; the next run picked up where it left off."
-    db.session.commit()
+    ).all()
+    for dead in running:
+        if run_abandoned(dead, lock_holder=current_id):
+            close_abandoned(dead)
 
 
 def unpublish_all(user_id: int) -> ApplyResult:
@@ -273,8 +261,7 @@ def _record_plan(run: SyncRun, plan: p.Plan) -> None:
     db.session.commit()
 
 
-def _progress(run: SyncRun, done: int, lock) -> None:
-    lock.extend(lock_ttl(), replace_ttl=True)
+def _progress(run: SyncRun, done: int) -> None:
     run.progress_done = min(run.progress_done + done, max(run.progress_total, run.progress_done + done))
     db.session.commit()
 

@@ -14,9 +14,10 @@ from ...clients.errors import VkApiError
 from ...extensions import db
 from ...models import SyncConfig, User
 from ...redis_conn import get_redis
-from ..admin import record as audit
+from ..audit import record as audit
 from ..connections import NotConnectedError, get_vk_connection, vk_client_for
 from . import mapping
+from . import plan as p
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +112,19 @@ def default_category_id() -> int:
 
 
 def load_settings(user_id: int) -> SettingsValues:
-    """The saved settings, or the defaults a merchant who never opened the page gets."""
+    """The saved settings, or the defaults a merchant who never opened the page gets: the one reader of SyncConfig.
+
+    A stored value outside its choices (an old row, a hand edit) reads as the safe choice, never as the most
+    destructive one: rounding none, out of stock unavailable, removal leave, a markup outside its bounds 0.
+    """
     row = db.session.scalar(db.select(SyncConfig).filter_by(user_id=user_id))
     if row is None:
         return SettingsValues(category_id=default_category_id())
     return SettingsValues(
-        markup_percent=Decimal(row.markup_percent or 0),
-        price_rounding=row.price_rounding,
-        out_of_stock=row.out_of_stock,
-        removal=row.removal,
+        markup_percent=_markup(row.markup_percent),
+        price_rounding=row.price_rounding if row.price_rounding in ROUNDING_CHOICES else "none",
+        out_of_stock=row.out_of_stock if row.out_of_stock in OUT_OF_STOCK_CHOICES else "unavailable",
+        removal=row.removal if row.removal in REMOVAL_CHOICES else "leave",
         category_id=row.category_id or default_category_id(),
         description_template=row.description_template or "",
         albums_enabled=row.albums_enabled,
@@ -130,6 +135,35 @@ def load_settings(user_id: int) -> SettingsValues:
         vk_owned=mapping.parse_vk_owned(row.vk_owned_fields),
         group_by_name=bool(row.group_by_name),
     )
+
+
+def _markup(value) -> Decimal:
+    markup = Decimal(value or 0)
+    return markup if markup.is_finite() and MARKUP_MIN <= markup <= MARKUP_MAX else Decimal(0)
+
+
+def settings_for(user_id: int) -> p.Settings:
+    """The merchant's settings as the plan takes them (an empty description template is the default one)."""
+    values = load_settings(user_id)
+    return p.Settings(
+        markup_percent=values.markup_percent,
+        price_rounding=values.price_rounding,
+        out_of_stock=values.out_of_stock,
+        removal=values.removal,
+        category_id=values.category_id,
+        description_template=values.description_template or mapping.DEFAULT_DESCRIPTION_TEMPLATE,
+        albums_enabled=values.albums_enabled,
+        publish_services=values.publish_services,
+        publish_alcohol=values.publish_alcohol,
+        publish_tobacco=values.publish_tobacco,
+        vk_owned=values.vk_owned,
+        group_by_name=values.group_by_name,
+    )
+
+
+def auto_sync_on(user_id: int) -> bool:
+    """Whether automatic syncs are on for the merchant (on when they never saved settings)."""
+    return load_settings(user_id).auto_sync
 
 
 def template_error(template: str | None) -> str | None:
