@@ -56,24 +56,22 @@ def create_app(overrides: dict | None = None) -> Flask:
     bootstrap.init_app(app)
     init_redis(app)
 
+    # The web side is imported here, when an app is built, not at the top: every `import evosync.<module>` (a job in
+    # a worker, the sandbox, a bench) runs this package's __init__ and must not load the views and the admin panel.
+    from .admin import init_admin
     from .auth import init_security
-
-    init_security(app)
+    from .cli import register_cli
+    from .web import BLUEPRINTS, page_cache
     from .web.common import init_common
 
+    init_security(app)
     init_common(app)
-    from .web import page_cache
-
     page_cache.init_app(app)
-    _register_blueprints(app)
-    from .admin import init_admin
-
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     init_admin(app)
     init_security_headers(app)  # after every view is registered: per-page CSP exceptions
     _register_request_logging(app)
-
-    from .cli import register_cli
-
     register_cli(app)
     return app
 
@@ -86,13 +84,6 @@ def create_app_or_exit() -> Flask:
     except ConfigError as exc:
         sys.stderr.write(f"EvoSync cannot start: {exc}\n")
         raise SystemExit(78) from None
-
-
-def _register_blueprints(app: Flask) -> None:
-    from .web import BLUEPRINTS
-
-    for blueprint in BLUEPRINTS:
-        app.register_blueprint(blueprint)
 
 
 def _register_request_logging(app: Flask) -> None:

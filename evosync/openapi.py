@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of every JSON endpoint, built as data from a registry that each blueprint fills.
 
-A team documents its endpoint with one call at import time of its blueprint module:
+A blueprint module documents its endpoints with one call each, at import time:
 
     from evosync import openapi
     openapi.register_schema("SyncStatus", {...})                       # reusable, as #/components/schemas/..

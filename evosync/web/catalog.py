@@ -3,39 +3,62 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth import permission_required
 from ..extensions import db
-from ..models import ConnectionState, EvotorConnection, utcnow
+from ..models import ConnectionState, EvotorConnection, LinkStatus, SyncLink, utcnow
 from ..queues import HIGH
 from ..services import evotor_catalog as catalog
 from ..services.refreshes import request_catalog_refresh
+from ..services.vk_catalog import vk_item_url
 from ..urls import safe_next
 from .common import wants_json
-from .page_cache import EXTENSION_KEY as PAGE_CACHE_KEY
 from .page_cache import cached_page
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 log = logging.getLogger(__name__)
 
 PER_PAGE = 50
-VK_STATE_PROVIDER_KEY = "catalog.vk_state_provider"
+# The products table's VK column: each product's link state after the syncs.
+LINK_LABELS = {
+    LinkStatus.PUBLISHED: (_l("published"), "success"),
+    LinkStatus.PENDING: (_l("waiting for the next sync"), "secondary"),
+    LinkStatus.UNAVAILABLE: (_l("shown as not available"), "warning"),
+    LinkStatus.ERROR: (_l("error"), "danger"),
+    LinkStatus.SKIPPED: (_l("not published"), "light"),
+    LinkStatus.REMOVED: (_l("removed from VK"), "secondary"),
+}
 
-# fn(user_id, store_id, evotor_product_ids) -> {evotor_product_id: (label, bootstrap_colour[, vk_url[, reason]])}
-# or None to hide the column (the sync team's provider does so until a first sync).
-VkStateProvider = Callable[[int, str, list[str]], dict[str, tuple] | None]
 
+def _vk_states(user_id: int, store_id: str, product_ids: list[str]) -> dict[str, tuple] | None:
+    """The catalog's VK column: (label, colour, VK item URL or None, reason or None) per product.
 
-def register_vk_state_provider(app: Flask, provider: VkStateProvider) -> None:
-    """The sync team's hook: fills the "VK" column of the products table (hidden while unset)."""
-    app.extensions[VK_STATE_PROVIDER_KEY] = provider
-    if (cache := app.extensions.get(PAGE_CACHE_KEY)) is not None:
-        cache.clear()  # pages rendered without (or with another) VK column
+    None (the column stays hidden) until the merchant's first sync has left any trace.
+    """
+    links = db.session.scalars(
+        db.select(SyncLink).where(
+            SyncLink.user_id == user_id,
+            SyncLink.store_evotor_id == store_id,
+            SyncLink.evotor_product_id.in_(product_ids or [""]),
+        )
+    ).all()
+    # No link on this page: is there any at all (else the column stays hidden)? One query in the usual case.
+    if not links and not db.session.scalar(db.select(SyncLink.id).filter_by(user_id=user_id).limit(1)):
+        return None
+    out: dict[str, tuple] = {}
+    for link in links:
+        label, colour = LINK_LABELS.get(link.status, (link.status, "secondary"))
+        url = vk_item_url(int(link.group_id), int(link.vk_item_id)) if link.group_id and link.vk_item_id else None
+        if link.status not in (LinkStatus.PUBLISHED, LinkStatus.UNAVAILABLE):
+            url = None
+        reason = _(link.last_error) if link.last_error and link.status != LinkStatus.PUBLISHED else None
+        out[link.evotor_product_id] = (str(label), colour, url, reason)
+    return out
 
 
 def _wants_json_answer() -> bool:
@@ -54,7 +77,7 @@ def _connection() -> EvotorConnection | None:
 
 
 def _connections_url() -> str:
-    return url_for("connections.index") if "connections.index" in current_app.view_functions else "/connections"
+    return url_for("connections.index")
 
 
 def _parse_enabled() -> bool:
@@ -122,8 +145,7 @@ def _render_products(store_id: str) -> str:
         )
     except catalog.CatalogNotFound:
         abort(404)
-    provider: VkStateProvider | None = current_app.extensions.get(VK_STATE_PROVIDER_KEY)
-    vk_states = provider(current_user.id, store_id, [p.evotor_id for p in page.items]) if provider else None
+    vk_states = _vk_states(current_user.id, store_id, [p.evotor_id for p in page.items])
     names = catalog.group_names(current_user.id, store_id, version=store.groups_version)
     return render_template(
         "catalog/products.html",

@@ -55,7 +55,7 @@ def init_common(app: Flask) -> None:
     @app.get("/")
     def index():
         if current_user.is_authenticated:
-            return redirect(url_for("profile.show") if "profile.show" in app.view_functions else "/profile")
+            return redirect(url_for("profile.show"))
         return redirect(url_for("security.login"))
 
     @app.get("/language/<lang>")
@@ -71,7 +71,7 @@ def init_common(app: Flask) -> None:
     @app.context_processor
     def navigation():
         def nav_items():
-            return [(endpoint, label) for endpoint, label in NAV if endpoint in app.view_functions]
+            return NAV
 
         return {"nav_items": nav_items, "get_locale": get_locale}
 

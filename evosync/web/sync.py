@@ -28,7 +28,6 @@ from ..services.sync.runner import preview as build_preview
 from ..services.sync.starts import active_run, request_sync
 from ..services.sync.variants_mode import variants_notice
 from ..services.vk_catalog import rejected_items, vk_item_url
-from .catalog import register_vk_state_provider
 from .common import wants_json
 from .sync_forms import VK_OWNED_LABELS, ActionForm, SettingsForm
 from .sync_status import STATUS_LABELS, last_finished_run, run_json, runs_chart
@@ -49,14 +48,6 @@ ACTION_WORDS = {
     "hide": _l("Will be marked «not available»"),
     "skip": _l("Will not be published"),
     "album": _l("Albums"),
-}
-LINK_LABELS = {
-    LinkStatus.PUBLISHED: (_l("published"), "success"),
-    LinkStatus.PENDING: (_l("waiting for the next sync"), "secondary"),
-    LinkStatus.UNAVAILABLE: (_l("shown as not available"), "warning"),
-    LinkStatus.ERROR: (_l("error"), "danger"),
-    LinkStatus.SKIPPED: (_l("not published"), "light"),
-    LinkStatus.REMOVED: (_l("removed from VK"), "secondary"),
 }
 
 
@@ -323,40 +314,6 @@ def status_api():
     running = active_run(current_user.id)
     last = last_finished_run(current_user.id)
     return jsonify({"run": run_json(running) if running else None, "last_finished": run_json(last) if last else None})
-
-
-# ----------------------------------------------------------------------------------------------- catalog
-
-
-def vk_states(user_id: int, store_id: str, product_ids: list[str]) -> dict[str, tuple] | None:
-    """The catalog's VK column: (label, colour, VK item URL or None, reason or None) per product.
-
-    None (the column stays hidden) until the merchant's first sync has left any trace.
-    """
-    links = db.session.scalars(
-        db.select(SyncLink).where(
-            SyncLink.user_id == user_id,
-            SyncLink.store_evotor_id == store_id,
-            SyncLink.evotor_product_id.in_(product_ids or [""]),
-        )
-    ).all()
-    # No link on this page: is there any at all (else the column stays hidden)? One query in the usual case.
-    if not links and not db.session.scalar(db.select(SyncLink.id).filter_by(user_id=user_id).limit(1)):
-        return None
-    out: dict[str, tuple] = {}
-    for link in links:
-        label, colour = LINK_LABELS.get(link.status, (link.status, "secondary"))
-        url = vk_item_url(int(link.group_id), int(link.vk_item_id)) if link.group_id and link.vk_item_id else None
-        if link.status not in (LinkStatus.PUBLISHED, LinkStatus.UNAVAILABLE):
-            url = None
-        reason = _(link.last_error) if link.last_error and link.status != LinkStatus.PUBLISHED else None
-        out[link.evotor_product_id] = (str(label), colour, url, reason)
-    return out
-
-
-@bp.record_once
-def _register_catalog_column(state) -> None:
-    register_vk_state_provider(state.app, vk_states)
 
 
 # ----------------------------------------------------------------------------------------------- OpenAPI

@@ -23,7 +23,7 @@ PER_PAGE = 24  # a grid of 1 / 2 / 3 / 4 columns fills evenly
 
 
 def _connections_url() -> str:
-    return url_for("connections.index") if "connections.index" in current_app.view_functions else "/connections"
+    return url_for("connections.index")
 
 
 def _is_connected(conn: VkConnection | None) -> bool:

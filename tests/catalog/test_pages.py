@@ -186,15 +186,34 @@ def test_broken_connection_shows_the_reason(evotor_app, sandbox, merchant):
     assert "reconnect Evotor" in page and "/connections" in page
 
 
-def test_vk_state_column_appears_when_the_sync_team_registers_a_provider(evotor_app, web, refreshed):
-    """The products table has no VK column until a provider is registered; then it shows its labels."""
-    from evosync.web.catalog import register_vk_state_provider
+def test_vk_state_column_appears_once_a_sync_has_left_links(evotor_app, web, refreshed):
+    """The products table has no VK column until the merchant's first sync left links; then each product shows
+    its link's state, a published one with the link to its VK item."""
+    from evosync.extensions import db
+    from evosync.models import CachedProduct, LinkStatus, SyncLink
 
-    url = f"/catalog/stores/{refreshed.stores['b']}/products"
+    store = refreshed.stores["b"]
+    url = f"/catalog/stores/{store}/products"
     assert ">VK<" not in _html(web.get(url))
-    register_vk_state_provider(evotor_app, lambda user_id, store_id, ids: {i: ("published", "success") for i in ids})
+    products = db.session.scalars(
+        sa.select(CachedProduct).filter_by(user_id=refreshed.user.id, store_evotor_id=store)
+    ).all()
+    db.session.add_all(
+        SyncLink(
+            user_id=refreshed.user.id,
+            store_evotor_id=store,
+            evotor_product_id=product.evotor_id,
+            sku=f"sku-{n}",
+            group_id=555,
+            vk_item_id=9000 + n,
+            status=LinkStatus.PUBLISHED,
+        )
+        for n, product in enumerate(products)
+    )
+    db.session.commit()
     page = _html(web.get(url))
-    assert ">VK<" in page and page.count(">published<") == 3
+    assert ">VK<" in page and page.count(">published ↗<") == len(products) == 3
+    assert "https://vk.com/market-555?w=product-555_9000" in page
 
 
 def test_viewing_needs_login(evotor_app):
