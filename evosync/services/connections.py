@@ -360,15 +360,22 @@ def connect_evotor_by_hand(user_id: int, token: str) -> CheckResult:
 
 def disconnect_evotor(user_id: int) -> bool:
     """Forget the Evotor cloud token; the Evotor link (userId, our api_token) stays for the partner webhooks."""
-    conn = get_evotor_connection(user_id)
+    return _disconnect(get_evotor_connection(user_id), "evotor")
+
+
+def _disconnect(conn: EvotorConnection | VkConnection | None, name: str) -> bool:
+    """Forget the connection's tokens (what identifies the account or community stays); False if it had none."""
     if conn is None or not conn.access_token:
         return False
     conn.access_token = None
+    if isinstance(conn, VkConnection):
+        conn.refresh_token = None
+        conn.token_expires_at = None
     conn.state = ConnectionState.NOT_CONNECTED
     conn.last_error = None
     conn.last_error_at = None
     db.session.commit()
-    log.info("evotor disconnected", extra={"user_id": user_id})
+    log.info(f"{name} disconnected", extra={"user_id": conn.user_id})
     return True
 
 
@@ -444,6 +451,20 @@ def _apply_vk_group(conn: VkConnection, group: dict[str, Any]) -> None:
     conn.group_screen_name = group["screen_name"][:255]
 
 
+def assign_community(conn: VkConnection, group_ref: int | str) -> None:
+    """Store the community the merchant named (an id, or a screen name resolved by the check that follows) and
+    mark the connection unknown until that check passes (committed)."""
+    if isinstance(group_ref, int):
+        if conn.group_id != group_ref:
+            conn.group_name, conn.group_screen_name = "", ""
+        conn.group_id = group_ref
+    else:
+        conn.group_id, conn.group_name, conn.group_screen_name = None, "", group_ref
+    conn.market_enabled = None
+    conn.state = ConnectionState.BROKEN  # unknown until the check passes
+    db.session.commit()
+
+
 def _run_vk_check(conn: VkConnection, client: VkClient, group_ref: int | str) -> CheckResult:
     try:
         group = _find_vk_group(client, group_ref)
@@ -492,15 +513,7 @@ def connect_vk(user_id: int, token: str, group: str) -> CheckResult:
         conn.refresh_token = None
         conn.token_expires_at = None
         conn.last_ok_at = None
-    if isinstance(group_ref, int):
-        if conn.group_id != group_ref:
-            conn.group_name, conn.group_screen_name = "", ""
-        conn.group_id = group_ref
-    else:
-        conn.group_id, conn.group_name, conn.group_screen_name = None, "", group_ref
-    conn.market_enabled = None
-    conn.state = ConnectionState.BROKEN  # unknown until the check below passes
-    db.session.commit()
+    assign_community(conn, group_ref)
     result = _run_vk_check(conn, vk_client(token, max_retries=1), group_ref)
     log.info("vk token saved", extra={"user_id": user_id, "ok": result.ok})
     return result
@@ -508,15 +521,4 @@ def connect_vk(user_id: int, token: str, group: str) -> CheckResult:
 
 def disconnect_vk(user_id: int) -> bool:
     """Forget the VK tokens; the community stays remembered so reconnecting is one paste."""
-    conn = get_vk_connection(user_id)
-    if conn is None or not conn.access_token:
-        return False
-    conn.access_token = None
-    conn.refresh_token = None
-    conn.token_expires_at = None
-    conn.state = ConnectionState.NOT_CONNECTED
-    conn.last_error = None
-    conn.last_error_at = None
-    db.session.commit()
-    log.info("vk disconnected", extra={"user_id": user_id})
-    return True
+    return _disconnect(get_vk_connection(user_id), "vk")

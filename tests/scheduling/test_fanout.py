@@ -11,7 +11,6 @@ from evosync import locks
 from evosync.extensions import db
 from evosync.jobs.catalog import refresh_catalog_job as scheduled_catalog_refresh_job
 from evosync.jobs.fanout import fanout_catalog_refresh, fanout_vk_refresh
-from evosync.jobs.housekeeping import run_housekeeping
 from evosync.models import (
     ConnectionState,
     EvotorConnection,
@@ -24,6 +23,7 @@ from evosync.models import (
     utcnow,
 )
 from evosync.redis_conn import get_redis
+from evosync.services.housekeeping import run_housekeeping
 from evosync.services.refreshes import REFRESH_CATALOG
 from evosync.services.sync.starts import request_automatic_sync
 from tests.factories import make_user
