@@ -6,7 +6,7 @@ import logging
 
 from ..extensions import db
 from ..models import User
-from ..services.accounts import delete_account
+from ..services.account_deletion import delete_account
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from ..models import (
     utcnow,
 )
 from ..rbac import ADMIN_PERMISSIONS, SYSTEM_PERMISSIONS
-from . import accounts
+from . import account_deletion, accounts
 from .accounts import AccountError, FieldError
 from .audit import record
 from .incidents import open_overview, wording
@@ -232,14 +232,14 @@ def delete(actor: User, user: User, remove_vk_items: bool = False) -> None:
 
     With remove_vk_items the items EvoSync published in their VK community go first, at VK's pace: the user is
     suspended now and the accounts service's job removes the items, then the account. Without it, the user is
-    deleted here and now (not through accounts.delete_account, which records a self-service deletion).
+    deleted here and now (not through account_deletion.delete_account, which records a self-service deletion).
     """
     check_allowed(actor, user, UserAction.DELETE)
     record(actor, UserAction.DELETE, user, {"remove_vk_items": remove_vk_items})
     user_id = user.id
     if remove_vk_items:
         db.session.commit()
-        accounts.request_account_deletion(user, remove_vk_items=True)
+        account_deletion.request_account_deletion(user, remove_vk_items=True)
     else:
         db.session.delete(user)
         db.session.commit()

@@ -12,7 +12,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, Submit
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..models import ConnectionState, RunStatus, UserStatus
-from ..services import accounts
+from ..services import account_deletion, accounts
 from ..services.onboarding import onboarding_for
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -133,7 +133,7 @@ def delete():
         else:
             remove_vk_items = bool(form.remove_vk_items.data)
             logout_user()
-            accounts.request_account_deletion(user, remove_vk_items=remove_vk_items)
+            account_deletion.request_account_deletion(user, remove_vk_items=remove_vk_items)
             if remove_vk_items and accounts.find_user_by_email(user.email) is not None:
                 flash(
                     _(
