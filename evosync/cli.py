@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask.cli import with_appcontext
+
+from .demo import DemoRefused, ensure_demo_accounts, start_demo_flow
+from .extensions import db
+from .models import User, VkConnection
+from .services import accounts
+from .services.connections import NotConnectedError
+from .services.evotor_catalog import BROKEN, FAILED, refresh_all, refresh_catalog
+from .services.sync.describe import plan_lines
+from .services.sync.runner import preview, run_sync
+from .services.vk_catalog import refresh_all_vk_catalogs
 
 
 def register_cli(app: Flask) -> None:
@@ -20,8 +34,6 @@ def register_cli(app: Flask) -> None:
 @with_appcontext
 def demo_setup_command() -> None:
     """Create the demo merchant (sandbox connections) and start its first sync; DEMO_MODE only."""
-    from .demo import DemoRefused, ensure_demo_accounts, start_demo_flow
-
     try:
         merchant = ensure_demo_accounts()
     except DemoRefused as exc:
@@ -37,12 +49,6 @@ def demo_setup_command() -> None:
 @with_appcontext
 def sync_vk_command(email: str | None, dry_run: bool, confirm_removals: bool) -> None:
     """Sync Evotor to VK now, inline (no queue), and print the plan or the result per merchant."""
-    from .extensions import db
-    from .models import User, VkConnection
-    from .services.connections import NotConnectedError
-    from .services.sync.describe import plan_lines
-    from .services.sync.runner import preview, run_sync
-
     if email:
         user = db.session.scalar(db.select(User).where(db.func.lower(User.email) == email.strip().lower()))
         if user is None:
@@ -81,12 +87,6 @@ def sync_vk_command(email: str | None, dry_run: bool, confirm_removals: bool) ->
 @with_appcontext
 def refresh_catalog_command(email: str | None) -> None:
     """Refresh Evotor catalog mirrors now (inline, no queue) and print a summary per user."""
-    import sqlalchemy as sa
-
-    from .extensions import db
-    from .models import User
-    from .services.evotor_catalog import BROKEN, FAILED, refresh_all, refresh_catalog
-
     if email:
         user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
         if user is None:
@@ -107,10 +107,6 @@ def refresh_catalog_command(email: str | None) -> None:
 @with_appcontext
 def refresh_vk_catalog_command(email: str | None) -> None:
     """Read VK community markets into the VK catalog mirror (vk_cached_albums / vk_cached_products)."""
-    from .extensions import db
-    from .models import User
-    from .services.vk_catalog import refresh_all_vk_catalogs
-
     user_ids = None
     if email:
         user = db.session.scalar(db.select(User).where(db.func.lower(User.email) == email.strip().lower()))
@@ -142,11 +138,6 @@ def users_create_command(email: str, password: str | None, role: str, as_admin: 
         if role not in ("user", "admin"):
             raise click.UsageError("--admin and --role disagree: pass one of them")
         role = "admin"
-    import os
-    import sys
-
-    from .services import accounts
-
     password = password or os.environ.get("EVOSYNC_PASSWORD")
     if not password:
         if sys.stdin.isatty():
@@ -168,8 +159,6 @@ def users_create_command(email: str, password: str | None, role: str, as_admin: 
 @with_appcontext
 def users_set_role_command(email: str, role: str) -> None:
     """Give the user exactly this role (system, admin or user)."""
-    from .services import accounts
-
     user = accounts.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
@@ -184,8 +173,6 @@ def users_set_role_command(email: str, role: str) -> None:
 @with_appcontext
 def users_list_command() -> None:
     """Every user: id, email, roles, status."""
-    from .services import accounts
-
     for user in accounts.list_users():
         roles = ",".join(sorted(user.role_names)) or "-"
         click.echo(f"{user.id}\t{user.email}\t{roles}\t{user.status}")
