@@ -123,9 +123,9 @@ def available(quantity, held: int):
     number = to_decimal(quantity)
     if number is None:
         return quantity
-    if held <= 0:
+    if held <= 0 and number >= 0:
         return quantity
-    return max(Decimal(0), number - held)
+    return max(Decimal(0), number - max(held, 0))
 
 
 def apply_to_products(products: Iterable, held: Mapping[Key, int]):
