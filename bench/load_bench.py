@@ -160,7 +160,8 @@ class LoadTarget:
     def _prepare(self) -> None:
         from evosync.extensions import db
         from evosync.models import CachedProduct, EvotorConnection
-        from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+        from evosync.services.evotor_catalog.refresh import refresh_catalog
+        from evosync.services.evotor_catalog.scope import set_store_enabled
 
         self.services.reset_mariadb()
         token = f"bench-evotor-{uuid.uuid4().hex}"

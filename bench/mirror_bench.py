@@ -52,14 +52,14 @@ def refresh_once(n_products: int, database_url: str, page_size: int = 1000) -> d
         with app.app_context():
             from evosync.extensions import db
             from evosync.models import User
-            from evosync.services import evotor_catalog
+            from evosync.services.evotor_catalog import refresh as evotor_catalog
 
             user_id = add_merchant(token)
             db.session.expire_all()
             baseline = rss_mb()
             t0 = time.perf_counter()
             with RssSampler() as sampler:
-                summary = evotor_catalog.refresh_catalog(user_id, image_checks=0)
+                summary = evotor_catalog.mirror_catalog(user_id, image_checks=0)
             seconds = time.perf_counter() - t0
             db.session.delete(db.session.get(User, user_id))
             db.session.commit()

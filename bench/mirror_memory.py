@@ -97,7 +97,7 @@ def _time_searches(user_id: int) -> dict[str, float]:
 
     from evosync.extensions import db
     from evosync.models import CachedProduct
-    from evosync.services.evotor_catalog import product_page
+    from evosync.services.evotor_catalog.pages import product_page
 
     sample = db.session.execute(
         sa.select(CachedProduct.store_evotor_id, CachedProduct.name, CachedProduct.code, CachedProduct.barcodes_text)
@@ -135,7 +135,7 @@ def run(
     from evosync import create_app
     from evosync.extensions import db
     from evosync.models import ConnectionState, EvotorConnection, User
-    from evosync.services import evotor_catalog
+    from evosync.services.evotor_catalog import refresh as evotor_catalog
 
     process, base = start_sandbox()
     token = f"bench-{uuid.uuid4().hex}"
@@ -171,11 +171,11 @@ def run(
             baseline = rss_mb()
             t0 = time.perf_counter()
             with RssSampler() as sampler:
-                summary = evotor_catalog.refresh_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
+                summary = evotor_catalog.mirror_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
             seconds = time.perf_counter() - t0
             search_ms = _time_searches(user_id)
             t1 = time.perf_counter()
-            second = evotor_catalog.refresh_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
+            second = evotor_catalog.mirror_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
             unchanged_seconds = time.perf_counter() - t1
 
             db.session.delete(db.session.get(User, user_id))  # its rows go with it (ON DELETE CASCADE)

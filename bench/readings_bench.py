@@ -48,7 +48,8 @@ def peaks_per_reading() -> list[dict]:
 
 
 def first_sync(services: Services, n_products: int, readings: str, run_no: int) -> dict:
-    from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
+    from evosync.services.evotor_catalog.scope import set_store_enabled
     from evosync.services.sync.runner import run_sync
 
     evotor_token, vk_token, group_id = f"bench-evotor-{uuid.uuid4().hex}", f"bench-vk-{uuid.uuid4().hex}", 920001

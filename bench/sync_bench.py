@@ -109,7 +109,8 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
     """First sync, unchanged re-sync and (``changes``) 1 % changed re-sync of ``n_products``; their figures."""
     from evosync.extensions import db
     from evosync.models import CachedProduct
-    from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
+    from evosync.services.evotor_catalog.scope import set_store_enabled
 
     evotor_token, vk_token, group_id = f"bench-evotor-{uuid.uuid4().hex}", f"bench-vk-{uuid.uuid4().hex}", 910001
     with SandboxProcess({vk_token: group_id}) as sandbox:

@@ -52,7 +52,8 @@ def _run(sandbox, user_id: int) -> dict:
 
 
 def scenario(services: Services, n_products: int, kind: str, run_no: int) -> dict:
-    from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
+    from evosync.services.evotor_catalog.scope import set_store_enabled
 
     evotor_token, vk_token, group_id = f"bench-evotor-{uuid.uuid4().hex}", f"bench-vk-{uuid.uuid4().hex}", 930001
     with SandboxProcess({vk_token: group_id}) as sandbox:

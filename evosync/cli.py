@@ -15,7 +15,8 @@ from .extensions import db
 from .models import User, VkConnection
 from .services import accounts
 from .services.connections import NotConnectedError
-from .services.evotor_catalog import BROKEN, FAILED, refresh_all, refresh_catalog
+from .services.evotor_catalog.refresh import refresh_all, refresh_catalog
+from .services.evotor_catalog.summary import BROKEN, FAILED
 from .services.sync.describe import plan_lines
 from .services.sync.runner import preview, run_sync
 from .services.vk_catalog import refresh_all_vk_catalogs

@@ -10,7 +10,8 @@ from flask import current_app
 from .extensions import db
 from .models import CachedProduct, ConnectionState, EvotorConnection, SyncLink, User, VkConnection
 from .services import accounts, vk_orders
-from .services.evotor_catalog import refresh_catalog, set_store_enabled, store_enabled_map
+from .services.evotor_catalog.refresh import refresh_catalog
+from .services.evotor_catalog.scope import set_store_enabled, store_enabled_map
 from .services.sync.starts import request_sync
 
 log = logging.getLogger(__name__)

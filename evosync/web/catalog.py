@@ -13,7 +13,7 @@ from ..auth import permission_required
 from ..extensions import db
 from ..models import ConnectionState, EvotorConnection, LinkStatus, SyncLink, utcnow
 from ..queues import HIGH
-from ..services import evotor_catalog as catalog
+from ..services.evotor_catalog import pages, scope, versions
 from ..services.refreshes import request_catalog_refresh
 from ..services.vk_catalog import vk_item_url
 from ..urls import safe_next
@@ -67,8 +67,8 @@ def _wants_json_answer() -> bool:
 
 def _store_or_404(store_id: str):
     try:
-        return catalog.get_store(current_user.id, store_id)
-    except catalog.CatalogNotFound:
+        return scope.get_store(current_user.id, store_id)
+    except scope.CatalogNotFound:
         abort(404)
 
 
@@ -106,7 +106,7 @@ def stores():
         connected=connected,
         paused=paused,
         broken=bool(conn and conn.state == ConnectionState.BROKEN),
-        overviews=catalog.store_overviews(current_user.id) if connected else [],
+        overviews=pages.store_overviews(current_user.id) if connected else [],
         connections_url=_connections_url(),
     )
 
@@ -115,9 +115,9 @@ def stores():
 @permission_required("catalog.view")
 def groups(store_id: str):
     store = _store_or_404(store_id)
-    enabled = catalog.store_enabled_map(current_user.id).get(store_id, False)
-    tree = catalog.group_tree(current_user.id, store_id, store_is_enabled=enabled)
-    top_level = catalog.product_page(current_user.id, store_id, per_page=1, store=store).total - sum(
+    enabled = scope.store_enabled_map(current_user.id).get(store_id, False)
+    tree = scope.group_tree(current_user.id, store_id, store_is_enabled=enabled)
+    top_level = pages.product_page(current_user.id, store_id, per_page=1, store=store).total - sum(
         n.total_count for n in tree
     )
     return render_template("catalog/groups.html", store=store, store_enabled=enabled, tree=tree, top_level=top_level)
@@ -126,7 +126,7 @@ def groups(store_id: str):
 @bp.get("/stores/<store_id>/products")
 @permission_required("catalog.view")
 def products(store_id: str):
-    versions = catalog.store_versions(current_user.id, store_id)
+    versions = scope.store_versions(current_user.id, store_id)
     if versions is None:
         abort(404)
     # Served from this process's page cache while the store's data is unchanged: every writer of products, groups
@@ -140,13 +140,13 @@ def _render_products(store_id: str) -> str:
     query = request.args.get("q", "")
     page_no = request.args.get("page", 1, type=int) or 1
     try:
-        page = catalog.product_page(
+        page = pages.product_page(
             current_user.id, store_id, group_id=group_id, query=query, page=page_no, per_page=PER_PAGE, store=store
         )
-    except catalog.CatalogNotFound:
+    except scope.CatalogNotFound:
         abort(404)
     vk_states = _vk_states(current_user.id, store_id, [p.evotor_id for p in page.items])
-    names = catalog.group_names(current_user.id, store_id, version=store.groups_version)
+    names = versions.group_names(current_user.id, store_id, version=store.groups_version)
     return render_template(
         "catalog/products.html",
         store=store,
@@ -165,14 +165,14 @@ def _render_products(store_id: str) -> str:
 def toggle_store(store_id: str):
     _store_or_404(store_id)
     enabled = _parse_enabled()
-    store = catalog.set_store_enabled(current_user.id, store_id, enabled)
+    store = scope.set_store_enabled(current_user.id, store_id, enabled)
     if _wants_json_answer():
         return jsonify(
             {
                 "ok": True,
                 "store_id": store_id,
                 "enabled": enabled,
-                "groups": catalog.effective_group_states(current_user.id, store_id),
+                "groups": scope.effective_group_states(current_user.id, store_id),
             }
         )
     if enabled:
@@ -188,8 +188,8 @@ def toggle_group(store_id: str, group_id: str):
     _store_or_404(store_id)
     enabled = _parse_enabled()
     try:
-        group = catalog.set_group_enabled(current_user.id, store_id, group_id, enabled)
-    except catalog.CatalogNotFound:
+        group = scope.set_group_enabled(current_user.id, store_id, group_id, enabled)
+    except scope.CatalogNotFound:
         abort(404)
     if _wants_json_answer():
         return jsonify(
@@ -198,7 +198,7 @@ def toggle_group(store_id: str, group_id: str):
                 "store_id": store_id,
                 "group_id": group_id,
                 "enabled": enabled,
-                "groups": catalog.effective_group_states(current_user.id, store_id),
+                "groups": scope.effective_group_states(current_user.id, store_id),
             }
         )
     if enabled:

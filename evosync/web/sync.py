@@ -19,7 +19,7 @@ from ..models import ConnectionState, LinkStatus, RunStatus, SyncLink, SyncRun, 
 from ..redis_conn import get_redis
 from ..services import incidents
 from ..services.connections import NotConnectedError, get_evotor_connection, get_vk_connection
-from ..services.evotor_catalog import store_enabled_map
+from ..services.evotor_catalog.scope import store_enabled_map
 from ..services.onboarding import onboarding_for
 from ..services.sync import settings as sync_settings
 from ..services.sync.describe import plan_entries

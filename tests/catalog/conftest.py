@@ -8,7 +8,7 @@ import pytest
 
 from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection
-from evosync.services.evotor_catalog import refresh_catalog
+from evosync.services.evotor_catalog.refresh import refresh_catalog
 from tests.factories import logged_in_client, make_user
 
 

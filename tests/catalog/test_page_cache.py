@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from evosync.extensions import db
 from evosync.models import CachedProduct, ConnectionState, EvotorConnection, LinkStatus, SyncLink
-from evosync.services.evotor_catalog import refresh_catalog
+from evosync.services.evotor_catalog.refresh import refresh_catalog
 from evosync.web.page_cache import EXTENSION_KEY, PageCache
 from tests.factories import logged_in_client, make_user
 

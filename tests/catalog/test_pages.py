@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection, SyncFilter
-from evosync.services.evotor_catalog import publishable_scope, refresh_catalog
+from evosync.services.evotor_catalog.refresh import refresh_catalog
+from evosync.services.evotor_catalog.scope import publishable_scope
 from tests.catalog.conftest import connect_merchant
 from tests.factories import logged_in_client, make_user
 

@@ -18,17 +18,9 @@ from evosync.models import (
     SyncFilter,
     utcnow,
 )
-from evosync.services.evotor_catalog import (
-    BROKEN,
-    FAILED,
-    NOT_CONNECTED,
-    OK,
-    PAUSED,
-    refresh_all,
-    refresh_catalog,
-    set_group_enabled,
-    set_store_enabled,
-)
+from evosync.services.evotor_catalog.refresh import refresh_all, refresh_catalog
+from evosync.services.evotor_catalog.scope import set_group_enabled, set_store_enabled
+from evosync.services.evotor_catalog.summary import BROKEN, FAILED, NOT_CONNECTED, OK, PAUSED
 from tests.catalog.conftest import connect_merchant, seed_small_catalog
 
 

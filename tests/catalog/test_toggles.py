@@ -7,12 +7,12 @@ import sqlalchemy as sa
 
 from evosync.extensions import db
 from evosync.models import SyncFilter
-from evosync.services.evotor_catalog import (
+from evosync.services.evotor_catalog.refresh import refresh_catalog
+from evosync.services.evotor_catalog.scope import (
     CatalogNotFound,
     effective_group_states,
     group_tree,
     publishable_scope,
-    refresh_catalog,
     set_group_enabled,
     set_store_enabled,
     store_enabled_map,

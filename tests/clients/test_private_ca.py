@@ -23,7 +23,7 @@ from evosync.extensions import db
 from evosync.models import CachedProduct, ConnectionState, EvotorConnection
 from evosync.sandbox import Sandbox
 from evosync.services import connections
-from evosync.services.evotor_catalog import set_store_enabled
+from evosync.services.evotor_catalog.scope import set_store_enabled
 from evosync.services.sync.runner import run_sync
 from tests.factories import make_user
 

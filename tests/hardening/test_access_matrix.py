@@ -65,7 +65,7 @@ def _snapshot(user_id: int) -> tuple:
 
 
 def _enabled_flags(user_id: int):
-    from evosync.services.evotor_catalog import publishable_scope
+    from evosync.services.evotor_catalog.scope import publishable_scope
 
     scope = publishable_scope(user_id)
     return [*scope.store_ids, *(g for gs in scope.groups_by_store.values() for g in gs)]

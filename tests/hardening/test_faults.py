@@ -16,7 +16,7 @@ import pytest
 
 from evosync.extensions import db
 from evosync.models import CachedProduct, EvotorConnection, RunStatus, VkConnection
-from evosync.services.evotor_catalog import refresh_catalog
+from evosync.services.evotor_catalog.refresh import refresh_catalog
 from evosync.services.sync.runner import run_sync
 from tests.readings import parametrize_with_profiles
 from tests.sync_engine.conftest import open_shop

@@ -78,7 +78,8 @@ def _prepare(services: Services, sandbox: SandboxProcess) -> list[Merchant]:
     """50 merchants, each with an Evotor store of PRODUCTS_EACH products mirrored into MariaDB."""
     from evosync.extensions import db
     from evosync.models import CachedProduct, EvotorConnection
-    from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
+    from evosync.services.evotor_catalog.scope import set_store_enabled
 
     app = make_app(services.mariadb_url, services.redis_url, sandbox.base_url)
     merchants = []

@@ -88,7 +88,7 @@ def test_evotor_refusing_access_opens_an_incident_and_reconnecting_clears_it(ale
     shop = open_shop(sandbox, n_products=3)
     _sync_ok(shop)
     sandbox.evotor.revoke_token(shop.evotor_token)
-    from evosync.services.evotor_catalog import refresh_catalog
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
 
     assert refresh_catalog(shop.user_id).status == "broken"
     check_all()
@@ -111,7 +111,7 @@ def test_evotor_silent_for_two_intervals(alerts_app, sandbox):
     shop = open_shop(sandbox, n_products=3)
     _sync_ok(shop)
     sandbox.evotor.faults.configure(rate=1.0, kinds=("500",), seed=1)
-    from evosync.services.evotor_catalog import refresh_catalog
+    from evosync.services.evotor_catalog.refresh import refresh_catalog
 
     assert refresh_catalog(shop.user_id).status == "failed"
     assert check_all(utcnow() + dt.timedelta(minutes=30)).opened == []

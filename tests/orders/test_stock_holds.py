@@ -9,7 +9,7 @@ from evosync.extensions import db
 from evosync.models import RunStatus
 from evosync.sandbox.readings import Readings
 from evosync.services import vk_orders
-from evosync.services.evotor_catalog import refresh_catalog
+from evosync.services.evotor_catalog.refresh import refresh_catalog
 from evosync.services.sync.runner import preview as build_preview
 from evosync.services.sync.runner import run_sync
 from tests.factories import logged_in_client

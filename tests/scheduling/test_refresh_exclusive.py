@@ -43,10 +43,7 @@ def test_refresh_now_and_the_scheduled_refresh_never_run_at_once(workers, jobs_a
 
     forced = enqueue(refresh_catalog_job, shop.user_id, queue=HIGH, sync_after=False)
     wait_for(lambda: Job.fetch(forced.id, connection=get_redis()).is_finished, timeout=60, what="the forced job")
-    assert Job.fetch(forced.id, connection=get_redis()).return_value() == {
-        "user_id": shop.user_id,
-        "status": "coalesced",
-    }
+    assert Job.fetch(forced.id, connection=get_redis()).return_value()["status"] == "coalesced"
     assert locks.is_locked(REFRESH_CATALOG, shop.user_id), "the scheduled refresh was still running meanwhile"
 
     wait_for(lambda: not locks.is_locked(REFRESH_CATALOG, shop.user_id), timeout=60, what="the refresh to end")

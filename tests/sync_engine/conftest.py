@@ -9,7 +9,8 @@ import pytest
 
 from evosync.extensions import db
 from evosync.models import ConnectionState, EvotorConnection, VkConnection
-from evosync.services.evotor_catalog import refresh_catalog, set_store_enabled
+from evosync.services.evotor_catalog.refresh import refresh_catalog
+from evosync.services.evotor_catalog.scope import set_store_enabled
 from tests.factories import make_user
 from tests.readings import parametrize_with_profiles
 

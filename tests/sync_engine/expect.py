@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from evosync.models import CachedGroup, CachedProduct, VkConnection
-from evosync.services.evotor_catalog import publishable_scope
+from evosync.services.evotor_catalog.scope import publishable_scope
 from evosync.services.sync import plan as p
 from evosync.services.sync.settings import settings_for
 

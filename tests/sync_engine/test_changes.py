@@ -2,7 +2,7 @@
 
 from evosync.extensions import db
 from evosync.models import CachedProduct, RunStatus, SyncConfig
-from evosync.services.evotor_catalog import set_store_enabled
+from evosync.services.evotor_catalog.scope import set_store_enabled
 from evosync.services.sync.runner import run_sync
 from tests.factories import logged_in_client
 from tests.sync_engine.conftest import open_shop

@@ -15,7 +15,8 @@ import pytest
 from evosync.extensions import db
 from evosync.models import CachedGroup, CachedProduct, RunStatus, SyncRun, VkConnection
 from evosync.services.connections import vk_client_for
-from evosync.services.evotor_catalog import refresh_catalog, set_group_enabled, set_store_enabled
+from evosync.services.evotor_catalog.refresh import refresh_catalog
+from evosync.services.evotor_catalog.scope import set_group_enabled, set_store_enabled
 from evosync.services.sync import plan as p
 from evosync.services.sync.apply import Applier, PhotoSource
 from evosync.services.sync.loader import load_plan_input

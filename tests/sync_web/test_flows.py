@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from evosync.extensions import db
 from evosync.models import CachedProduct, LinkStatus, RunStatus, SyncConfig, SyncLink, SyncRun
-from evosync.services.evotor_catalog import set_store_enabled
+from evosync.services.evotor_catalog.scope import set_store_enabled
 from evosync.services.sync.mapping import sku_for
 from tests.factories import logged_in_client
 from tests.sync_engine.conftest import open_shop

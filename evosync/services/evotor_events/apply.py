@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from ...extensions import db
 from ...models import CachedGroup, CachedProduct, CachedStore, SyncFilter, utcnow
-from ..evotor_catalog import add_to_product_count, bump_groups_version, product_row
+from ..evotor_catalog.mirror import add_to_product_count, product_row
+from ..evotor_catalog.versions import bump_groups_version
 from .form import (
     APPLIED,
     GROUP,

@@ -25,7 +25,7 @@ from ...locks import merchant_lock
 from ...models import WebhookEvent, utcnow
 from ...queues import HIGH, enqueue
 from ...redis_conn import get_redis
-from ..evotor_catalog import bump_content_version
+from ..evotor_catalog.versions import bump_content_version
 from ..sync.starts import schedule_debounced_sync
 from .apply import Applied, apply_queued
 from .form import ACTIONS, DUPLICATE, EVENT_TYPES, FAILED, IGNORED, QUEUED, EventOutcome, read_event, require_ids

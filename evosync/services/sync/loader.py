@@ -15,7 +15,7 @@ from ...models import (
     VkCachedProperty,
     VkConnection,
 )
-from ..evotor_catalog import publishable_scope
+from ..evotor_catalog.scope import publishable_scope
 from ..vk_order_holds import held_units
 from . import plan as p
 from .settings import settings_for

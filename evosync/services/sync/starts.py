@@ -26,8 +26,8 @@ from ...models import RunStatus, SyncRun, User, VkConnection, utcnow
 from ...queues import HIGH, enqueue, enqueue_in
 from ...redis_conn import get_redis
 from ..eligibility import user_skip_reason, vk_skip_reason
-from ..evotor_catalog import FAILED as REFRESH_FAILED
-from ..evotor_catalog import refresh_catalog
+from ..evotor_catalog.refresh import refresh_catalog
+from ..evotor_catalog.summary import FAILED as REFRESH_FAILED
 from ..refreshes import REFRESH_CATALOG
 from .dead_runs import close_abandoned, run_abandoned, sync_job_id
 from .runner import start_run
@@ -145,16 +145,10 @@ def request_automatic_sync(user_id: int, trigger: str, *, respect_auto_sync: boo
 
 
 def refresh_catalog_then_sync(user_id: int, *, sync_after: bool = True) -> dict[str, Any]:
-    """Refresh the merchant's Evotor mirror under their lock; then, when it went well, ask for their sync.
-
-    ``status`` is the refresh's (``ok``, ``failed``, ...), or ``coalesced`` when another refresh holds the lock.
-    """
+    """Refresh the merchant's Evotor mirror (under their lock: ``coalesced`` when another refresh holds it); then,
+    when it went well, ask for their sync."""
     locks.clear_queued(REFRESH_CATALOG, user_id)  # from now on a new request queues a follow-up
-    with locks.merchant_lock(REFRESH_CATALOG, user_id) as held:
-        if not held:
-            log.info("catalog refresh coalesced: one is running", extra={"user_id": user_id})
-            return {"user_id": user_id, "status": "coalesced"}
-        summary = refresh_catalog(user_id)
+    summary = refresh_catalog(user_id)
     result = summary.as_dict()
     if summary.ok and sync_after:
         result["sync"] = request_automatic_sync(user_id, "schedule")
