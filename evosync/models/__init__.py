@@ -3,10 +3,10 @@
 from .accounts import AuditLog, Invite, Permission, Role, RoleName, User, UserStatus, role_permissions, user_roles
 from .base import utcnow
 from .connections import ConnectionState, EvotorConnection, VkConnection
-from .evotor import CachedGroup, CachedProduct, CachedStore
+from .evotor import CachedGroup, CachedProduct, CachedStore, WebhookEvent
 from .incidents import Incident, IncidentClose
 from .orders import VkOrder, VkOrderEvent, VkOrderItem, VkOrderSettings
-from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun, WebhookEvent
+from .sync import LinkStatus, RunStatus, SyncAlbum, SyncConfig, SyncFilter, SyncLink, SyncRun
 from .vk import VkCachedAlbum, VkCachedProduct, VkCachedProperty
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The local mirror of each merchant's Evotor catalog: stores, product groups, products."""
+"""The local mirror of each merchant's Evotor catalog (stores, product groups, products), and the Evotor events
+received (``webhook_events``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -103,3 +105,24 @@ class CachedProduct(db.Model):
     image_checked_for: Mapped[str | None] = mapped_column(sa.String(40))
     evotor_updated_at: Mapped[str | None] = mapped_column(sa.String(40))
     refreshed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
+
+
+class WebhookEvent(db.Model):
+    """Evotor events received: their ids make repeated deliveries acknowledged, not reapplied; catalog events wait
+    here as ``queued`` (with their body) until the drainer applies them (services/evotor_events/queue.py)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(128), unique=True, nullable=False)
+    event_type: Mapped[str] = mapped_column(sa.String(64), default="", nullable=False)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False, index=True)
+    # queued, applied, ignored, unknown_user or failed (partner events are handled at once: applied)
+    status: Mapped[str] = mapped_column(
+        sa.String(16), default="applied", server_default="applied", nullable=False, index=True
+    )
+    body: Mapped[str | None] = mapped_column(sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql"))  # while queued/failed
+    processed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime)
+    error: Mapped[str | None] = mapped_column(sa.String(500))

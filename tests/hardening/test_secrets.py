@@ -121,7 +121,7 @@ def test_webhook_secret_and_event_signature_are_compared_in_constant_time():
     crypto.constant_time_equals) and never compare a secret with == or !=."""
     from evosync import crypto
     from evosync.services.evotor_events import signature as evotor_events
-    from evosync.web import webhooks
+    from evosync.web import evotor_partner_webhooks as webhooks
 
     checks = [webhooks._check_partner_secret, evotor_events._signed_with]  # verify_signature compares through it
     for func in checks:
