@@ -1,7 +1,9 @@
-"""Per-merchant Redis locks with TTLs (renewed while held) and "already queued" markers, so work coalesces.
+"""The one lock scheme: per-merchant Redis locks with TTLs (renewed while held) and "already queued" markers.
 
-A kind of work (``refresh_catalog``, ``refresh_vk_catalog``; the sync's own lock is ``sync``, held by the
-sync runner) runs at most once at a time per merchant:
+A kind of work runs at most once at a time per merchant: ``sync`` (the sync runner), ``refresh_catalog`` (the
+Evotor mirror), ``vk_catalog`` (the VK mirror), ``vk_orders`` (reading orders), ``catalog_events`` (the event
+drainer, one for all), ``poll_vk_orders`` and ``refresh_vk_catalog`` (their queued jobs), ``vkid-refresh`` (a VK ID
+token refresh, per connection):
 
 * ``evosync:queued:<kind>:<user_id>`` — set when a job is enqueued, cleared when it starts. While it exists
   a second request is "already queued" and adds nothing. It expires after ``queued_ttl`` in case the job
@@ -93,9 +95,11 @@ class _Renewer(threading.Thread):
 
 @contextmanager
 def merchant_lock(
-    kind: str, user_id: int, ttl: int | None = None, connection: redis.Redis | None = None
+    kind: str, user_id: int, ttl: int | None = None, connection: redis.Redis | None = None, *, wait: float = 0
 ) -> Iterator[bool]:
-    """Hold the merchant's lock of this kind for the block; yields False (and holds nothing) if it is taken.
+    """Hold the merchant's lock of this kind for the block; yields False (and holds nothing) if it is taken
+    (after waiting up to ``wait`` seconds for it). ``user_id`` names the owner of the lock: a merchant, or
+    another id the kind is about (a VK connection's, for its token refresh).
 
     >>> with merchant_lock("refresh_catalog", 7) as held:   # doctest: +SKIP
     ...     if not held:
@@ -104,7 +108,9 @@ def merchant_lock(
     ttl = int(ttl or lock_ttl())
     key = lock_key(kind, user_id)
     # thread_local=False: the renewer thread extends a token the job's thread acquired.
-    lock = (connection or get_redis()).lock(key, timeout=ttl, blocking=False, thread_local=False)
+    lock = (connection or get_redis()).lock(
+        key, timeout=ttl, blocking=wait > 0, blocking_timeout=wait if wait > 0 else None, thread_local=False
+    )
     if not lock.acquire():
         yield False
         return

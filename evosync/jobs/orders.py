@@ -9,7 +9,8 @@ from .. import locks
 from ..models import User, VkOrderSettings
 from ..queues import DEFAULT, enqueue_once
 from ..services.eligibility import vk_merchant_rows, vk_row_skip_reason
-from ..services.vk_orders import drain_callbacks, poll_orders
+from ..services.vk_order_callbacks import drain_callbacks
+from ..services.vk_orders import poll_orders
 from .fanout import fan_out
 
 log = logging.getLogger(__name__)

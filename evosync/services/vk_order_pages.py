@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import CachedProduct, VkOrder, VkOrderItem
 from .sync import holds as rule
-from .vk_order_holds import open_statuses
+from .sync.order_holds import open_statuses
 
 PER_PAGE = 50
 FILTERS = ("all", "open", "closed")

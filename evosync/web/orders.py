@@ -20,6 +20,7 @@ from ..auth import permission_required
 from ..services import vk_order_pages as pages
 from ..services import vk_orders
 from ..services.sync import holds as rule
+from ..services.vk_order_alerts import format_rubles
 from .vk_callback import CALLBACK_PATH
 
 bp = Blueprint("orders", __name__)
@@ -79,7 +80,7 @@ def index():
         settings=settings,
         status_word=status_word,
         statuses=status_choices(),
-        rubles=vk_orders.format_rubles,
+        rubles=format_rubles,
         demo=bool(current_app.config.get("DEMO_MODE")) and not current_app.config.get("PRODUCTION"),
         form=ActionForm(),
         poll_error=_(settings.last_poll_error) if settings and settings.last_poll_error else None,
@@ -99,7 +100,7 @@ def show(order_id: int):
         view=view,
         form=form,
         status_word=status_word,
-        rubles=vk_orders.format_rubles,
+        rubles=format_rubles,
         can_change=current_user.has_permission("sync.run"),
     )
 

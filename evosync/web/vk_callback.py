@@ -1,7 +1,7 @@
 """POST /vk/callback: VK's Callback API for the merchant's community (orders: market_order_new, market_order_edit).
 
 VK sends JSON; the answer is plain text, as VK wants it: the confirmation code for ``type: confirmation``, else
-``ok`` at once, with the order read from VK by a worker moments later (services/vk_orders.py). A wrong secret
+``ok`` at once, with the order read from VK by a worker moments later (services/vk_order_callbacks.py). A wrong secret
 answers 403 and stores nothing; a malformed body answers 400 saying what is wrong; a failure on our side answers
 503 (VK sends the event again), never a traceback.
 """
@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import openapi
 from ..extensions import csrf, db
-from ..services import vk_orders
+from ..services import vk_order_callbacks
 
 bp = Blueprint("vk_callback", __name__)
 log = logging.getLogger(__name__)
@@ -40,9 +40,9 @@ def callback():
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _text("The body is not valid JSON", 400)
-        answer, _queued = vk_orders.accept_callback(body, raw)
+        answer, _queued = vk_order_callbacks.accept_callback(body, raw)
         return _text(answer)
-    except vk_orders.CallbackRefused as exc:
+    except vk_order_callbacks.CallbackRefused as exc:
         db.session.rollback()
         log.warning("vk callback refused", extra={"status": exc.status, "reason": exc.reason})
         return _text(exc.reason, exc.status)

@@ -16,8 +16,8 @@ from ...models import (
     VkConnection,
 )
 from ..evotor_catalog.scope import publishable_scope
-from ..vk_order_holds import held_units
 from . import plan as p
+from .order_holds import held_units
 from .settings import settings_for
 
 _PRODUCT_COLUMNS = (
@@ -144,6 +144,6 @@ def load_plan_input(user_id: int, group_id: int, settings: p.Settings | None = N
         vk_albums=vk_albums,
         variants_on=variants_on,
         vk_properties=vk_properties,
-        holds=held_units(user_id),  # units open VK orders hold (services/vk_order_holds.py)
+        holds=held_units(user_id),  # units open VK orders hold (services/sync/order_holds.py)
     )
     return data, image_urls

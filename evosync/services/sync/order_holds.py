@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..models import CachedProduct, VkOrder, VkOrderItem, VkOrderSettings, utcnow
-from .sync import holds as rule
+from ...extensions import db
+from ...models import CachedProduct, VkOrder, VkOrderItem, VkOrderSettings, utcnow
+from . import holds as rule
 
 log = logging.getLogger(__name__)
 
