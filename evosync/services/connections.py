@@ -46,6 +46,7 @@ from ..models import ConnectionState, EvotorConnection, VkConnection, utcnow
 from ..queues import HIGH
 from ..redis_conn import get_redis
 from .refreshes import request_catalog_refresh
+from .vkid_tokens import METHOD_VKID, ensure_fresh_token, token_refresher_for
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +123,13 @@ def vk_client_for(
     """The VK client of a merchant's connection; NotConnectedError when it holds no token.
 
     A VK ID connection gets its token refreshed ahead of time when it expires within minutes, and a
-    refresher for error 5 (services/vkid.py).
+    refresher for error 5 (services/vkid_tokens.py).
     """
     if conn is None or not conn.access_token:
         raise NotConnectedError("VK is not connected")
-    if conn.method == "vkid" and token_refresher is None:
-        from . import vkid  # late import: vkid builds on this module
-
-        vkid.ensure_fresh_token(conn)
-        token_refresher = vkid.token_refresher_for(conn)
+    if conn.method == METHOD_VKID and token_refresher is None:
+        ensure_fresh_token(conn)
+        token_refresher = token_refresher_for(conn)
     return vk_client(conn.access_token, session=session, max_retries=max_retries, token_refresher=token_refresher)
 
 

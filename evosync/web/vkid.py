@@ -15,8 +15,9 @@ from wtforms.validators import Length, ValidationError
 
 from ..auth import permission_required
 from ..models import ConnectionState
-from ..services import connections as conn_svc
 from ..services import vkid as svc
+from ..services.connections import get_vk_connection, parse_group_ref
+from ..services.vkid_tokens import METHOD_VKID
 
 bp = Blueprint("vkid", __name__, url_prefix="/connections/vk/vkid")
 
@@ -41,7 +42,7 @@ class ChooseCommunityForm(FlaskForm):
         if not value:
             raise ValidationError(_("Pick a community from the list or type its address."))
         try:
-            conn_svc.parse_group_ref(value)
+            parse_group_ref(value)
         except ValueError:
             raise ValidationError(
                 _("Enter the community's address (e.g. https://vk.com/club123 or vk.com/myshop) or its number.")
@@ -120,10 +121,10 @@ def _vkid_panel() -> dict[str, Any]:
 
     def vkid_panel() -> dict[str, Any]:
         configured = bool(current_app.config.get("VK_ID_CLIENT_ID"))
-        conn = conn_svc.get_vk_connection(current_user.id) if current_user.is_authenticated else None
+        conn = get_vk_connection(current_user.id) if current_user.is_authenticated else None
         connected = bool(conn and conn.access_token)
         method = (conn.method if connected else None) or None
-        vkid = connected and method == svc.METHOD_VKID
+        vkid = connected and method == METHOD_VKID
         expires = conn.token_expires_at if vkid else None
         return {
             "configured": configured,

@@ -12,7 +12,7 @@ from evosync.clients.errors import VkAuthError
 from evosync.extensions import db
 from evosync.models import ConnectionState, RunStatus, VkConnection, utcnow
 from evosync.services import connections as conn_svc
-from evosync.services import vkid as svc
+from evosync.services import vkid_tokens as svc
 from evosync.services.sync.runner import run_sync
 from tests.factories import emails_to
 from tests.sync_engine.conftest import open_shop
