@@ -19,7 +19,7 @@ from .services.evotor_catalog.refresh import refresh_all, refresh_catalog
 from .services.evotor_catalog.summary import BROKEN, FAILED
 from .services.sync.describe import plan_lines
 from .services.sync.runner import preview, run_sync
-from .services.vk_catalog import refresh_all_vk_catalogs
+from .services.vk_catalog.refresh import refresh_all_vk_catalogs
 
 
 def register_cli(app: Flask) -> None:

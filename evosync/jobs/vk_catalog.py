@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..services.refreshes import finish_vk_refresh_request
-from ..services.vk_catalog import refresh_vk_catalog
+from ..services.vk_catalog.refresh import refresh_vk_catalog
 
 log = logging.getLogger(__name__)
 

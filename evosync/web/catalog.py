@@ -15,7 +15,7 @@ from ..models import ConnectionState, EvotorConnection, LinkStatus, SyncLink, ut
 from ..queues import HIGH
 from ..services.evotor_catalog import pages, scope, versions
 from ..services.refreshes import request_catalog_refresh
-from ..services.vk_catalog import vk_item_url
+from ..services.vk_catalog.pages import vk_item_url
 from ..urls import safe_next
 from .common import wants_json
 from .page_cache import cached_page

@@ -27,7 +27,7 @@ from ..services.sync.history import get_run, latest_runs
 from ..services.sync.runner import preview as build_preview
 from ..services.sync.starts import active_run, request_sync
 from ..services.sync.variants_mode import variants_notice
-from ..services.vk_catalog import rejected_items, vk_item_url
+from ..services.vk_catalog.pages import rejected_items, vk_item_url
 from .common import wants_json
 from .sync_forms import VK_OWNED_LABELS, ActionForm, SettingsForm
 from .sync_status import STATUS_LABELS, last_finished_run, run_json, runs_chart

@@ -34,7 +34,7 @@ from evosync.models import RunStatus, SyncRun, VkCachedAlbum, VkOrder, VkOrderEv
 from evosync.services import accounts
 from evosync.services import admin as admin_service
 from evosync.services.sync.runner import run_sync
-from evosync.services.vk_catalog import refresh_vk_catalog
+from evosync.services.vk_catalog.refresh import refresh_vk_catalog
 from tests.e2e.a11y import Report, unlinked_errors, unseen_focus
 from tests.e2e.conftest import DESKTOP, PHONE, TIMEOUT_MS
 from tests.factories import PASSWORD, make_user

@@ -6,7 +6,7 @@ import pytest
 
 from evosync.models import RunStatus
 from evosync.services.sync.runner import run_sync
-from evosync.services.vk_catalog import refresh_vk_catalog
+from evosync.services.vk_catalog.refresh import refresh_vk_catalog
 from tests.factories import logged_in_client, make_user
 from tests.sync_engine.conftest import fast_vk, open_shop, sync_app  # noqa: F401  (fixtures reused as they are)
 

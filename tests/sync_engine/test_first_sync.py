@@ -53,7 +53,7 @@ def test_resync_with_nothing_changed_makes_zero_writes(fast_vk, sandbox):
 def test_cli_dry_run_and_sync(fast_vk, sandbox, runner):
     """`flask sync-vk --dry-run` prints the plan and writes nothing; without it, it publishes."""
     shop = open_shop(sandbox, n_products=8)
-    from evosync.services.vk_catalog import refresh_vk_catalog
+    from evosync.services.vk_catalog.refresh import refresh_vk_catalog
 
     refresh_vk_catalog(shop.user_id)
     result = runner.invoke(args=["sync-vk", "--user", shop.user.email, "--dry-run"])

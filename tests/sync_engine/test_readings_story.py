@@ -21,7 +21,7 @@ from evosync.services.sync import plan as p
 from evosync.services.sync.apply import Applier, PhotoSource
 from evosync.services.sync.loader import load_plan_input
 from evosync.services.sync.runner import _image_downloader, run_sync
-from evosync.services.vk_catalog import refresh_vk_catalog
+from evosync.services.vk_catalog.refresh import refresh_vk_catalog
 from tests.hardening.test_faults import soak
 from tests.readings import STORY_READINGS, report
 from tests.sync_engine.conftest import open_shop

@@ -11,7 +11,7 @@ from rq import Queue
 from evosync.extensions import db
 from evosync.models import SyncLink
 from evosync.redis_conn import get_redis
-from evosync.services.vk_catalog import refresh_vk_catalog
+from evosync.services.vk_catalog.refresh import refresh_vk_catalog
 from tests.factories import logged_in_client, make_user
 
 

@@ -10,14 +10,9 @@ import sqlalchemy as sa
 from evosync.extensions import db
 from evosync.models import ConnectionState, VkCachedAlbum, VkCachedProduct, VkConnection
 from evosync.services.connections import vk_client_for
-from evosync.services.vk_catalog import (
-    last_refresh,
-    photo_url_from_vk,
-    price_from_vk,
-    read_vk_market,
-    refresh_all_vk_catalogs,
-    refresh_vk_catalog,
-)
+from evosync.services.vk_catalog.read import read_vk_market
+from evosync.services.vk_catalog.refresh import last_refresh, refresh_all_vk_catalogs, refresh_vk_catalog
+from evosync.services.vk_catalog.rows import photo_url_from_vk, price_from_vk
 
 
 def _mirror(user_id: int) -> dict[int, VkCachedProduct]:

@@ -19,7 +19,7 @@ from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketD
 from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
 from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
-from ..vk_catalog import refresh_vk_catalog
+from ..vk_catalog.refresh import refresh_vk_catalog
 from . import plan as p
 from .apply import Applier, ApplyResult, PhotoSource, SyncStopped
 from .dead_runs import SYNC_LOCK, close_abandoned, run_abandoned
