@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models import AuditLog, User, UserStatus
 from ..queues import HIGH, enqueue
 from .connections import NotConnectedError
-from .sync.apply import SyncStopped
+from .sync.apply_common import SyncStopped
 from .sync.runner import unpublish_all
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from evosync.services.connections import vk_client_for
 from evosync.services.evotor_catalog.refresh import refresh_catalog
 from evosync.services.evotor_catalog.scope import set_group_enabled, set_store_enabled
 from evosync.services.sync import plan as p
-from evosync.services.sync.apply import Applier, PhotoSource
+from evosync.services.sync.apply import Applier
+from evosync.services.sync.apply_photos import PhotoSource
 from evosync.services.sync.loader import load_plan_input
 from evosync.services.sync.runner import _image_downloader, run_sync
 from evosync.services.vk_catalog.refresh import refresh_vk_catalog

@@ -8,134 +8,36 @@ marked ``uncertain`` and the runner re-reads VK and re-plans, which adopts what 
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
-import requests
 import sqlalchemy as sa
 
 from ...clients.errors import (
-    ImageError,
-    VkAccessDenied,
-    VkAlreadyInAlbum,
     VkApiError,
-    VkAuthError,
-    VkCaptchaNeeded,
-    VkFloodControl,
-    VkInternalError,
     VkItemNotFound,
     VkLimitReached,
-    VkMarketDisabled,
-    VkTooManyRequests,
-    VkTransportError,
 )
-from ...clients.photos import prepare_product_image
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, VkClient
 from ...extensions import db
 from ...models import LinkStatus, SyncAlbum, SyncLink, VkCachedProduct, utcnow
 from . import plan as p
+from .apply_albums import AlbumsMixin
 from .apply_cards import CardsMixin
+from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, ApplyResult, SyncStopped, chunks
+from .apply_photos import PhotosMixin, PhotoSource
+from .mapping import sku_for
 
 log = logging.getLogger(__name__)
 
 PHOTO_WINDOW = 10 * EXECUTE_MAX_CALLS  # items whose photos are uploaded, saved and used together
 ALBUM_ADD_MAX_ITEMS = 100
 UPLOAD_THREADS = 4  # photo uploads in flight at once (the upload server is not under the API's rate limit)
-FATAL_ERRORS = (VkAuthError, VkAccessDenied, VkMarketDisabled, VkFloodControl, VkCaptchaNeeded)
-TRANSIENT_ERRORS = (VkTooManyRequests, VkInternalError, VkTransportError)
 TOO_LATE_TO_RESTORE, ITEM_NOT_DELETED = 1400, 1518
 
 
-class SyncStopped(Exception):
-    """VK refused the merchant's token, rights or pace: the run stops, the merchant is told why."""
-
-    def __init__(self, error: VkApiError):
-        super().__init__(error.message)
-        self.error = error
-
-
-@dataclass
-class ApplyResult:
-    created: int = 0
-    updated: int = 0
-    removed: int = 0
-    duplicates_removed: int = 0  # copies of one product beyond its one item (self-healing)
-    restored: int = 0
-    failed: int = 0
-    albums_changed: int = 0
-    photos_uploaded: int = 0
-    cards_grouped: int = 0
-    cards_ungrouped: int = 0
-    properties_created: int = 0  # VK properties and property variants
-    calls: int = 0
-    uncertain: bool = False  # some write's fate is unknown, or a batch failed for a passing reason
-    failures: dict = field(default_factory=dict)  # "store:product" -> {"title", "reason"}
-    succeeded: set = field(default_factory=set)  # "store:product" written fine (clears an earlier pass's failure)
-
-    def merge(self, other: ApplyResult) -> None:
-        for name in (
-            "created",
-            "updated",
-            "removed",
-            "duplicates_removed",
-            "restored",
-            "albums_changed",
-            "photos_uploaded",
-            "cards_grouped",
-            "cards_ungrouped",
-            "properties_created",
-            "calls",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for key in other.succeeded:
-            self.failures.pop(key, None)
-        self.failures.update(other.failures)
-        self.succeeded |= other.succeeded
-        self.failed = len(self.failures)
-
-
-class PhotoSource:
-    """Bytes ready for VK for a product: its Evotor image padded to 400x400, else the default photo."""
-
-    def __init__(self, default_path: str, download: Callable[[str], bytes] | None, image_urls: dict[p.Key, str]):
-        # Whether VK takes market.saveProductPhoto inside execute (unconfirmed): learnt once per run, see
-        # Applier._save_photos; a refusal sends the saves as requests of their own for the rest of the run.
-        self.saves_in_execute = True
-        self._default_path = default_path
-        self._default: bytes | None = None
-        self._download = download
-        self._urls = image_urls
-
-    def use_image_urls(self, image_urls: dict[p.Key, str]) -> None:
-        """The Evotor image address of each product, as the latest mirror read has them."""
-        self._urls = image_urls
-
-    def default_bytes(self) -> bytes:
-        if self._default is None:
-            self._default = prepare_product_image(Path(self._default_path).read_bytes())
-        return self._default
-
-    def photo_for(self, desired: p.Desired) -> tuple[bytes, str]:
-        """(bytes, photo key actually used): a failed download falls back to the default, retried next run."""
-        url = self._urls.get(desired.key)
-        if desired.image_key and url and self._download is not None:
-            try:
-                return prepare_product_image(self._download(url)), desired.photo_key
-            except (ImageError, Exception) as exc:  # any failure of the image: the item still gets published
-                log.warning(
-                    "product image unusable, default photo used",
-                    extra={"product": desired.key[1], "error": type(exc).__name__},
-                )
-        return self.default_bytes(), "default"
-
-
-class Applier(CardsMixin):
+class Applier(AlbumsMixin, PhotosMixin, CardsMixin):
     """Runs one plan for one merchant; ``progress(done)`` is called after every batch."""
 
     def __init__(
@@ -222,7 +124,7 @@ class Applier(CardsMixin):
         on; token, rights and flood errors stop the merchant's run (SyncStopped). With ``own_errors`` every
         call's error goes to ``handle`` (which then decides what it means).
         """
-        for chunk in _chunks(calls, EXECUTE_MAX_CALLS):
+        for chunk in chunks(calls, EXECUTE_MAX_CALLS):
             try:
                 results = self.client.execute_batch(chunk)
             except FATAL_ERRORS as exc:
@@ -271,8 +173,6 @@ class Applier(CardsMixin):
     def _link(self, key: p.Key, sku: str | None = None) -> SyncLink:
         link = self._links.get(key)
         if link is None:
-            from .mapping import sku_for
-
             link = SyncLink(
                 user_id=self.user_id,
                 store_evotor_id=key[0],
@@ -325,67 +225,7 @@ class Applier(CardsMixin):
             link.last_error = op.reason
         db.session.commit()
 
-    def _album(self, album_key: p.AlbumKey) -> SyncAlbum:
-        album = self._albums.get(album_key)
-        if album is None:
-            album = SyncAlbum(
-                user_id=self.user_id, store_evotor_id=album_key[0], evotor_group_id=album_key[1], group_id=self.group_id
-            )
-            db.session.add(album)
-            self._albums[album_key] = album
-        return album
-
     # ------------------------------------------------------------------------------------------ albums
-
-    def _albums_first(self, plan: p.Plan) -> None:
-        calls = [
-            VkCall("market.addAlbum", {"owner_id": self.owner_id, "title": op.title}, tag=op)
-            for op in plan.album_creates
-        ]
-        calls += [
-            VkCall(
-                "market.editAlbum", {"owner_id": self.owner_id, "album_id": op.vk_album_id, "title": op.title}, tag=op
-            )
-            for op in plan.album_renames
-        ]
-        for op in plan.album_creates:
-            self._album(op.album_key).title = op.title
-        db.session.commit()
-        self._run(calls, self._album_done)
-
-    def _album_done(self, result: VkCallResult) -> None:
-        op = result.call.tag
-        if result.error is not None:
-            log.warning("album change refused", extra={"user_id": self.user_id, "error": result.error.message})
-            if isinstance(result.error, VkLimitReached):
-                raise SyncStopped(result.error)
-            return
-        album = self._album(op.album_key)
-        if isinstance(op, p.AlbumCreate):
-            album.vk_album_id = int(result.value["market_album_id"])
-        album.title, album.group_id = op.title, self.group_id
-        self.result.albums_changed += 1
-
-    def _album_deletes(self, plan: p.Plan) -> None:
-        calls = []
-        for op in plan.album_deletes:
-            if op.vk_album_id:
-                calls.append(
-                    VkCall("market.deleteAlbum", {"owner_id": self.owner_id, "album_id": op.vk_album_id}, tag=op)
-                )
-            else:
-                self._drop_album(op.album_key)
-        self._run(calls, self._album_deleted)
-
-    def _album_deleted(self, result: VkCallResult) -> None:
-        if result.error is None or result.error.code in (1402,):
-            self._drop_album(result.call.tag.album_key)
-            self.result.albums_changed += 1
-
-    def _drop_album(self, album_key: p.AlbumKey) -> None:
-        album = self._albums.pop(album_key, None)
-        if album is not None:
-            db.session.delete(album)
 
     # ------------------------------------------------------------------------------------------ removals
 
@@ -463,137 +303,6 @@ class Applier(CardsMixin):
 
     # ------------------------------------------------------------------------------------------ items
 
-    def _with_photos(self, ops: list[p.Create | p.Update], plan: p.Plan) -> None:
-        """Upload, save and use photos window by window: each item gets its own photo id.
-
-        Uploads go to VK's upload server, not the API, so they do not count against the 3 requests/s: the
-        next window's photos are prepared and uploaded in background threads while this window's execute
-        batches wait for their slots (done one after the other, uploads alone took as long as the batches).
-        """
-        windows = list(_chunks(ops, PHOTO_WINDOW))
-        if not windows:
-            return
-        pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="vk-upload")
-        try:
-            pending = self._start_uploads(pool, windows[0])
-            for index in range(len(windows)):
-                ready, uploads = pending
-                if index + 1 < len(windows):
-                    pending = self._start_uploads(pool, windows[index + 1])
-                saves = []
-                for op, future in uploads:
-                    try:
-                        uploaded, used_key = future.result()
-                    except FATAL_ERRORS as exc:
-                        raise SyncStopped(exc) from exc
-                    except VkApiError as exc:
-                        self.result.uncertain = True
-                        log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
-                        continue
-                    saves.append(VkCall("market.saveProductPhoto", {"upload_response": uploaded}, tag=(op, used_key)))
-                db.session.commit()
-
-                def saved(result: VkCallResult, ready=ready) -> None:
-                    op, used_key = result.call.tag
-                    if result.error is not None:
-                        self._fail(op.desired.key, result.error)
-                        return
-                    value = result.value
-                    photo_id = int(value.get("photo_id") or value.get("id")) if isinstance(value, dict) else int(value)
-                    link = self._link(op.desired.key, op.desired.sku)
-                    link.vk_photo_id, link.photo_hash = photo_id, used_key
-                    self.result.photos_uploaded += 1
-                    ready.append((op, photo_id))
-
-                self._save_photos(saves, saved)
-                self._send_items(ready)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _save_photos(self, saves: list[VkCall], saved: Callable[[VkCallResult], None]) -> None:
-        """Save uploaded photos: in execute batches while VK takes them there, else one request each.
-
-        Whether VK accepts upload "save" methods inside execute is not documented. A save refused there (with
-        any error that is not a passing one) is sent again on its own; if that works, the rest of the run
-        sends its saves that way (each one a request of the 3/s budget instead of 1/25).
-        """
-        alone: list[VkCall] = []
-
-        def in_execute(result: VkCallResult) -> None:
-            if result.error is None:
-                saved(result)
-            elif isinstance(result.error, TRANSIENT_ERRORS):
-                self.result.uncertain = True
-            else:
-                alone.append(result.call)
-
-        if self.photos.saves_in_execute:
-            self._run(saves, in_execute, own_errors=True)
-        else:
-            alone = list(saves)
-        for call in alone:
-            try:
-                value = self.client.call(call.method, **call.params)
-            except FATAL_ERRORS as exc:
-                db.session.commit()
-                raise SyncStopped(exc) from exc
-            except TRANSIENT_ERRORS:
-                self.result.uncertain = True
-                continue
-            except VkApiError as exc:
-                saved(VkCallResult(call, error=exc))
-                continue
-            finally:
-                self.result.calls += 1
-            if self.photos.saves_in_execute:
-                log.info(
-                    "vk refused photo saves inside execute; saving them one request each",
-                    extra={"user_id": self.user_id},
-                )
-                self.photos.saves_in_execute = False
-            saved(VkCallResult(call, value=value))
-        if alone:
-            db.session.commit()
-
-    def _start_uploads(
-        self, pool: ThreadPoolExecutor, window: list[p.Create | p.Update]
-    ) -> tuple[list[tuple[p.Create | p.Update, int]], list[tuple[p.Create | p.Update, Future]]]:
-        """(items whose saved photo is reusable, futures of (upload response, photo key) for the others)."""
-        ready: list[tuple[p.Create | p.Update, int]] = []
-        uploads: list[tuple[p.Create | p.Update, Future]] = []
-        for op in window:
-            link = self._link(op.desired.key, op.desired.sku)
-            if link.vk_photo_id and link.photo_hash == op.desired.photo_key:
-                ready.append((op, int(link.vk_photo_id)))  # saved on an earlier pass and not yet used elsewhere
-                continue
-            # Asking for the upload server is an API call like any other: a dead token or flood control stops
-            # the run with words for the merchant; a transient failure leaves this window to the next pass.
-            try:
-                upload_url = self._photo_upload_url()
-            except FATAL_ERRORS as exc:
-                raise SyncStopped(exc) from exc
-            except VkApiError as exc:
-                self.result.uncertain = True
-                log.warning("photo upload server unavailable", extra={"user_id": self.user_id, "error": exc.message})
-                return ready, []
-            uploads.append((op, pool.submit(self._upload_one, upload_url, op.desired)))
-        return ready, uploads
-
-    def _upload_one(self, upload_url: str, desired: p.Desired) -> tuple[str, str]:
-        """In an upload thread: the photo's bytes uploaded with the thread's own HTTP session (no database)."""
-        uploader = getattr(self._thread_state, "uploader", None)
-        if uploader is None:
-            uploader = copy.copy(self.client)
-            uploader.session = requests.Session()
-            self._thread_state.uploader = uploader
-        data, used_key = self.photos.photo_for(desired)
-        return uploader.upload_photo_file(upload_url, data), used_key
-
-    def _photo_upload_url(self) -> str:
-        if self._upload_url is None:
-            self._upload_url = self.client.photo_upload_url(abs(self.group_id))
-        return self._upload_url
-
     def _send_items(self, ready: list[tuple[p.Create | p.Update, int | None]]) -> None:
         calls = []
         for op, photo_id in ready:
@@ -665,62 +374,3 @@ class Applier(CardsMixin):
         link.last_synced_at = utcnow()
 
     # ------------------------------------------------------------------------------------------ albums of items
-
-    def _memberships(self, plan: p.Plan) -> None:
-        removes = [
-            VkCall(
-                "market.removeFromAlbum",
-                {"owner_id": self.owner_id, "item_id": op.vk_item_id, "album_ids": [op.vk_album_id]},
-                tag=op,
-            )
-            for op in plan.album_removes
-        ]
-        self._run(removes, self._membership_removed)
-        by_album: dict[int, list[tuple[p.Key, int]]] = defaultdict(list)
-        for op in plan.album_adds:
-            album = self._albums.get(op.album_key)
-            link = self._links.get(op.key)
-            item_id = op.vk_item_id or (link.vk_item_id if link else None)
-            if album is None or not album.vk_album_id or not item_id:
-                continue  # its album or item did not come to be this pass: the next pass retries
-            by_album[int(album.vk_album_id)].append((op.key, int(item_id)))
-        calls = []
-        for album_id, members in by_album.items():
-            for part in _chunks(members, ALBUM_ADD_MAX_ITEMS):
-                calls.append(
-                    VkCall(
-                        "market.addToAlbum",
-                        {"owner_id": self.owner_id, "item_ids": [item for _, item in part], "album_ids": [album_id]},
-                        tag=(album_id, part),
-                    )
-                )
-        self._run(calls, self._membership_added)
-
-    def _membership_removed(self, result: VkCallResult) -> None:
-        op: p.AlbumRemove = result.call.tag
-        if result.error is None or isinstance(result.error, VkItemNotFound):
-            link = self._links.get(op.key) if op.key else None
-            if link is not None and link.vk_album_id == op.vk_album_id:
-                link.vk_album_id = None
-            self.result.albums_changed += 1
-        else:
-            self.result.uncertain = True
-
-    def _membership_added(self, result: VkCallResult) -> None:
-        album_id, members = result.call.tag
-        if result.error is not None and not (isinstance(result.error, VkAlreadyInAlbum) and len(members) == 1):
-            if isinstance(result.error, VkLimitReached):
-                raise SyncStopped(result.error)
-            # 1404 for one of several: someone (a lost answer of ours) added part; re-read and re-plan.
-            self.result.uncertain = True
-            return
-        for key, _item in members:
-            link = self._links.get(key)
-            if link is not None:
-                link.vk_album_id = album_id
-        self.result.albums_changed += 1
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

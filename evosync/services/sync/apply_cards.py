@@ -16,6 +16,7 @@ from ...clients.vk import VkCall, VkCallResult
 from ...extensions import db
 from ...models import LinkStatus, VkConnection, utcnow
 from . import plan as p
+from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ class CardsMixin:
         self._card_failed(result)
 
     def _card_failed(self, result: VkCallResult) -> None:
-        from .apply import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped  # noqa: PLC0415 - apply imports this module
-
         error = result.error
         if isinstance(error, FATAL_ERRORS):
             db.session.commit()

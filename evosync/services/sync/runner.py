@@ -21,7 +21,9 @@ from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
 from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog.refresh import refresh_vk_catalog
 from . import plan as p
-from .apply import Applier, ApplyResult, PhotoSource, SyncStopped
+from .apply import Applier
+from .apply_common import ApplyResult, SyncStopped
+from .apply_photos import PhotoSource
 from .dead_runs import SYNC_LOCK, close_abandoned, run_abandoned
 from .loader import load_plan_input
 from .variants_mode import probe_variants_mode
