@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evosync.services.sync import holds as rule
-from evosync.services.sync.plan import PlanInput, Product, Scope, Settings, build_plan
+from evosync.services.sync.plan import build_plan
+from evosync.services.sync.plan_model import PlanInput, Product, Scope, Settings
 
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from evosync.services.sync import mapping
-from evosync.services.sync.plan import (
+from evosync.services.sync.plan import build_plan
+from evosync.services.sync.plan_model import (
     AVAILABLE,
     REMOVED,
     UNAVAILABLE,
@@ -24,7 +25,6 @@ from evosync.services.sync.plan import (
     Settings,
     VkAlbum,
     VkItem,
-    build_plan,
 )
 
 S = "20170228-F4F1-401B-80FA-9ECCA8451FFB"

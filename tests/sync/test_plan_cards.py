@@ -6,18 +6,8 @@ from __future__ import annotations
 import pytest
 
 from evosync.services.sync import mapping
-from evosync.services.sync.plan import (
-    Group,
-    Link,
-    PlanInput,
-    Product,
-    Scope,
-    Settings,
-    VkItem,
-    VkProperty,
-    build_plan,
-    card_shape,
-)
+from evosync.services.sync.plan import build_plan, card_shape
+from evosync.services.sync.plan_model import Group, Link, PlanInput, Product, Scope, Settings, VkItem, VkProperty
 
 S = "store-1"
 SIZE = {"id": "size", "name": "Размер", "choices": [{"id": c.lower(), "name": c} for c in ("S", "M", "L")]}

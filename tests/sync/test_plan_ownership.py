@@ -14,7 +14,7 @@ import pytest
 
 from evosync.services.sync import mapping
 from evosync.services.sync.describe import plan_entries
-from evosync.services.sync.plan import MARK_DEAD, MARK_DELETED, REMOVED, UNAVAILABLE, AlbumLink, VkAlbum, VkItem
+from evosync.services.sync.plan_model import MARK_DEAD, MARK_DELETED, REMOVED, UNAVAILABLE, AlbumLink, VkAlbum, VkItem
 from tests.sync.test_plan import ALL_FIELDS, S, World, _published, group, ops, product
 
 

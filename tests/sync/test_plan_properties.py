@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evosync.services.sync import mapping
-from evosync.services.sync.plan import (
+from evosync.services.sync.plan import build_plan
+from evosync.services.sync.plan_model import (
     AVAILABLE,
     MARK_DELETED,
     REMOVED,
@@ -29,7 +30,6 @@ from evosync.services.sync.plan import (
     Settings,
     VkAlbum,
     VkItem,
-    build_plan,
 )
 from tests.sync.test_plan import ops
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from evosync.services.sync.plan import Settings
+from evosync.services.sync.plan_model import Settings
 from tests.sync.test_plan import World, _published, group, ops, product
 
 

@@ -22,7 +22,7 @@ from ...clients.errors import (
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, VkClient
 from ...extensions import db
 from ...models import LinkStatus, SyncAlbum, SyncLink, VkCachedProduct, utcnow
-from . import plan as p
+from . import plan_model as p
 from .apply_albums import AlbumsMixin
 from .apply_cards import CardsMixin
 from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, ApplyResult, SyncStopped, chunks

@@ -9,7 +9,7 @@ from ...clients.errors import VkAlreadyInAlbum, VkItemNotFound, VkLimitReached
 from ...clients.vk import VkCall, VkCallResult
 from ...extensions import db
 from ...models import SyncAlbum
-from . import plan as p
+from . import plan_model as p
 from .apply_common import SyncStopped, chunks
 
 log = logging.getLogger(__name__)

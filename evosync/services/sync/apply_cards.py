@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from ...clients.vk import VkCall, VkCallResult
 from ...extensions import db
 from ...models import LinkStatus, VkConnection, utcnow
-from . import plan as p
+from . import plan_model as p
 from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped
 
 log = logging.getLogger(__name__)

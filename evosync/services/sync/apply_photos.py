@@ -15,7 +15,7 @@ from ...clients.errors import ImageError, VkApiError
 from ...clients.photos import prepare_product_image
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult
 from ...extensions import db
-from . import plan as p
+from . import plan_model as p
 from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped, chunks
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from . import plan as p
+from . import plan_model as p
 
 
 def N_(text: str) -> str:

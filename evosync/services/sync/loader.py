@@ -16,7 +16,7 @@ from ...models import (
     VkConnection,
 )
 from ..evotor_catalog.scope import publishable_scope
-from . import plan as p
+from . import plan_model as p
 from .order_holds import held_units
 from .settings import settings_for
 

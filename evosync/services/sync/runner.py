@@ -20,12 +20,13 @@ from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
 from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog.refresh import refresh_vk_catalog
-from . import plan as p
+from . import plan_model as p
 from .apply import Applier
 from .apply_common import ApplyResult, SyncStopped
 from .apply_photos import PhotoSource
 from .dead_runs import SYNC_LOCK, close_abandoned, run_abandoned
 from .loader import load_plan_input
+from .plan import build_plan
 from .variants_mode import probe_variants_mode
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def preview(user_id: int) -> Preview:
     """The dry-run plan from the mirrors as they are (no VK request)."""
     conn = _usable_vk_connection(user_id)
     data, _urls = load_plan_input(user_id, int(conn.group_id))
-    plan = p.build_plan(data)
+    plan = build_plan(data)
     return Preview(plan=plan, guarded=guard_holds(plan), settings=data.settings)
 
 
@@ -134,7 +135,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
                 raise RunFailed(refresh.message or "The VK market could not be read.")
             data, image_urls = load_plan_input(user_id, group_id)
             photos.use_image_urls(image_urls)
-            plan = p.build_plan(data)
+            plan = build_plan(data)
             allow_removals = confirm_removals or not guard_holds(plan)
             if pass_no == 0:
                 _record_plan(run, plan)
@@ -209,7 +210,7 @@ def unpublish_all(user_id: int) -> ApplyResult:
         data, _urls = load_plan_input(user_id, group_id)
         data.scope = p.Scope(stores=frozenset(), groups=frozenset())
         data.settings = dataclasses.replace(data.settings, removal="delete")
-        plan = p.build_plan(data)
+        plan = build_plan(data)
         if not (plan.removals or plan.album_deletes):
             break
         result = Applier(user_id=user_id, group_id=group_id, client=client, photos=photos).apply(plan)

@@ -17,7 +17,7 @@ from ...redis_conn import get_redis
 from ..audit import record as audit
 from ..connections import NotConnectedError, get_vk_connection, vk_client_for
 from . import mapping
-from . import plan as p
+from . import plan_model as p
 
 log = logging.getLogger(__name__)
 
