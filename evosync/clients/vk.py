@@ -33,8 +33,9 @@ from evosync.clients.ratelimit import Limiter, NullLimiter
 
 log = logging.getLogger(__name__)
 
-# Methods that change something in VK. A lost answer to one of these may still have been applied, so
-# the client never resends them on a timeout/5xx (VkTransportError.maybe_applied tells the caller).
+# Methods that change something in VK (the one list: the sandbox counts its writes by it too). A lost answer to
+# one of these may still have been applied, so the client never resends them on a timeout/5xx
+# (VkTransportError.maybe_applied tells the caller).
 WRITE_METHODS: frozenset[str] = frozenset(
     {
         "market.add",
@@ -51,6 +52,15 @@ WRITE_METHODS: frozenset[str] = frozenset(
         "market.saveProductPhoto",
         "photos.saveMarketPhoto",
         "photos.saveMarketAlbumPhoto",
+        "market.addProperty",
+        "market.editProperty",
+        "market.deleteProperty",
+        "market.addPropertyVariant",
+        "market.editPropertyVariant",
+        "market.deletePropertyVariant",
+        "market.groupItems",
+        "market.ungroupItems",
+        "market.editOrder",
     }
 )
 

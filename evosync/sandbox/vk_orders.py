@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from flask import Blueprint, jsonify, request
 
+from evosync.sandbox.vk_model import VkApiError, _invalid, format_price
+
 if TYPE_CHECKING:
     from evosync.sandbox.vk import VkState
 
@@ -161,23 +163,17 @@ class VkOrders:
         return order
 
     def _error(self, code: int):
-        from evosync.sandbox.vk import VkApiError
-
         return VkApiError(code, ERRORS.get(code))
 
     def _get_group_orders(self, params: dict[str, str], ctx) -> dict:
         raw = params.get("group_id", "").strip()
         community = self.state._find_community(raw) if raw else None
         if community is None:
-            from evosync.sandbox.vk import _invalid
-
             raise _invalid("group_id is undefined or unknown")
         self.state._community_checked(community.id, ctx, write=True)
         count = self.state._int(params, "count", default=10)
         offset = self.state._int(params, "offset", default=0)
         if not 1 <= count <= 50 or offset < 0:
-            from evosync.sandbox.vk import _invalid
-
             raise _invalid("count should be 1..50, offset >= 0")
         orders = sorted((o for o in self._orders.values() if o.group_id == community.id), key=lambda o: -o.id)
         return {"count": len(orders), "items": [self._order_json(o) for o in orders[offset : offset + count]]}
@@ -193,8 +189,6 @@ class VkOrders:
         return {"count": len(order.lines), "items": [self._line_json(line) for line in lines]}
 
     def _edit_order(self, params: dict[str, str], ctx) -> int:
-        from evosync.sandbox.vk import _invalid
-
         if not params.get("user_id", "").strip():
             raise _invalid("user_id is undefined")
         order = self._order_for(params, ctx)
@@ -233,8 +227,6 @@ class VkOrders:
 
     # ------------------------------------------------------------------ JSON shapes
     def _line_json(self, line: _Line) -> dict:
-        from evosync.sandbox.vk import format_price
-
         item = self.state._items.get(line.item_id)
         return {
             "owner_id": line.owner_id,
@@ -251,8 +243,6 @@ class VkOrders:
         }
 
     def _order_json(self, order: _Order) -> dict:
-        from evosync.sandbox.vk import format_price
-
         total = sum(line.price_kopecks * line.quantity for line in order.lines)
         return {
             "id": order.id,

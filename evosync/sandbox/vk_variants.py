@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from evosync.sandbox.vk_model import VkApiError, _invalid
+
 NAME_MAX = 60  # property titles and variant values: VK answers 1423 / error 100 beyond (a guess: not documented)
 
 
 def _error(code: int, detail: str | None = None):
-    from evosync.sandbox.vk import VkApiError  # noqa: PLC0415 - vk.py imports this module
-
     return VkApiError(code, detail)
 
 
@@ -83,8 +83,6 @@ class VariantsMixin:
     def _title(params: dict[str, str], key: str = "title") -> str:
         title = (params.get(key) or "").strip()
         if not title:
-            from evosync.sandbox.vk import _invalid  # noqa: PLC0415
-
             raise _invalid(f"{key} is undefined")
         if len(title) > NAME_MAX:
             raise _error(1423)
@@ -112,8 +110,6 @@ class VariantsMixin:
         if not community.extended_mode:
             raise _error(1409)
         if len(ids) > 2:
-            from evosync.sandbox.vk import _invalid  # noqa: PLC0415
-
             raise _invalid("variant_ids should contain at most 2 ids")
         owners = []
         for vid in ids:

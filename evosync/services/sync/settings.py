@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from flask import current_app
 
 from ...clients.errors import VkApiError
+from ...clients.vk_categories import CATEGORY_TREE
 from ...extensions import db
 from ...models import SyncConfig, User
 from ...redis_conn import get_redis
@@ -36,38 +37,7 @@ CATEGORIES_RETRY_AFTER = 300  # after a failed fetch, serve the fallback this lo
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 # Used when VK cannot be asked (not connected, down): a slice of VK's real tree, ids as VK numbers them.
-FALLBACK_CATEGORIES: list[dict] = [
-    {
-        "id": 10000,
-        "name": "Гардероб",
-        "children": [
-            {"id": 1, "name": "Женская одежда"},
-            {"id": 2, "name": "Мужская одежда"},
-            {"id": 3, "name": "Детская одежда"},
-            {"id": 4, "name": "Обувь и сумки"},
-            {"id": 5, "name": "Аксессуары и украшения"},
-        ],
-    },
-    {
-        "id": 10004,
-        "name": "Электроника",
-        "children": [
-            {"id": 400, "name": "Телефоны и аксессуары"},
-            {"id": 401, "name": "Фото- и видеокамеры"},
-            {"id": 404, "name": "Компьютеры"},
-        ],
-    },
-    {
-        "id": 10007,
-        "name": "Продукты питания",
-        "children": [
-            {"id": 700, "name": "Продукты"},
-            {"id": 701, "name": "Напитки"},
-            {"id": 702, "name": "Кондитерские изделия"},
-        ],
-    },
-    {"id": 10009, "name": "Прочее", "children": [{"id": 900, "name": "Другое"}]},
-]
+FALLBACK_CATEGORIES = CATEGORY_TREE
 
 
 @dataclass

@@ -1,0 +1,119 @@
+"""The emulated photo upload: the upload server, the upload itself, and saving the photo (one per item)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import time
+
+from PIL import Image, UnidentifiedImageError
+
+from evosync.sandbox.vk_model import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTO_SIDES_SUM,
+    MIN_PHOTO_SIDE,
+    _Ctx,
+    _invalid,
+    _Photo,
+    _Upload,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PhotosMixin:
+    """A part of VkState (evosync/sandbox/vk.py): it uses the state's lock and records."""
+
+    # ------------------------------------------------------------------ photos
+    def _get_upload_server(self, params: dict[str, str], ctx: _Ctx) -> dict:
+        group_id = self._int(params, "group_id", required=True)
+        if group_id <= 0:
+            raise _invalid("group_id should be positive")
+        community = self._community_checked(group_id, ctx, write=True)
+        key = secrets.token_urlsafe(12)
+        self._upload_servers[key] = community.id
+        return {"upload_url": f"{ctx.vk_base}/upload/product_photo?k={key}"}
+
+    def receive_upload(self, key: str, data: bytes | None) -> dict:
+        """The upload server: check the file like VK does and answer the JSON to pass to save*."""
+        with self.lock:
+            self._stats["uploads"] += 1
+            group_id = self._upload_servers.get(key)
+        if group_id is None:
+            return {"error": "ERR_UPLOAD_BAD_URL: upload url is invalid or expired"}
+        if not data:
+            return {"error": "ERR_UPLOAD_FILE_NOT_UPLOADED: file not uploaded"}
+        if len(data) > MAX_PHOTO_BYTES:
+            return {"error": "ERR_UPLOAD_FILE_TOO_BIG: file is larger than 50 MB"}
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image_format = image.format
+                width, height = image.size
+                image.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            return {"error": "ERR_UPLOAD_BAD_IMAGE_FORMAT: file is not a JPG, PNG or GIF image"}
+        mimetypes = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif"}
+        if image_format not in mimetypes:
+            return {"error": "ERR_UPLOAD_BAD_IMAGE_FORMAT: file is not a JPG, PNG or GIF image"}
+        if width < MIN_PHOTO_SIDE or height < MIN_PHOTO_SIDE or width + height > MAX_PHOTO_SIDES_SUM:
+            return {
+                "error": "ERR_UPLOAD_BAD_IMAGE_SIZE: market photo min size "
+                f"{MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE}, width+height <= {MAX_PHOTO_SIDES_SUM}; "
+                f"got {width}x{height}"
+            }
+        photo_key = secrets.token_hex(16)
+        upload = _Upload(group_id, width, height, mimetypes[image_format], data, hash=secrets.token_hex(16))
+        with self.lock:
+            self._uploads[photo_key] = upload
+        return {
+            "server": 606,
+            "photo": photo_key,
+            "hash": upload.hash,
+            "group_id": group_id,
+            "crop_data": "",
+            "crop_hash": "",
+        }
+
+    def _save_upload(self, photo_key: str, hash_: str, ctx: _Ctx, group_id: int | None) -> _Photo:
+        upload = self._uploads.get(photo_key)
+        if upload is None or upload.hash != hash_ or upload.saved:
+            raise _invalid("upload_response is invalid or already saved")
+        if group_id is not None and group_id != upload.group_id:
+            raise _invalid("group_id does not match the upload")
+        self._community_checked(upload.group_id, ctx, write=True)
+        upload.saved = True
+        photo = _Photo(
+            id=self._next_photo_id,
+            owner_id=-upload.group_id,
+            width=upload.width,
+            height=upload.height,
+            mimetype=upload.mimetype,
+            data=upload.data,
+            date=int(time.time()),
+        )
+        self._next_photo_id += 1
+        self._photos[photo.id] = photo
+        return photo
+
+    def _save_product_photo(self, params: dict[str, str], ctx: _Ctx) -> dict:
+        raw = params.get("upload_response", "")
+        if not raw.strip():
+            raise _invalid("upload_response is undefined")
+        try:
+            upload = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _invalid("upload_response is not JSON") from None
+        if not isinstance(upload, dict) or "error" in upload:
+            raise _invalid("upload_response is invalid")
+        photo = self._save_upload(str(upload.get("photo", "")), str(upload.get("hash", "")), ctx, None)
+        return {"photo_id": photo.id, "photo": self._photo_json(photo, ctx.vk_base)}
+
+    def _save_market_photo_legacy(self, params: dict[str, str], ctx: _Ctx) -> list[dict]:
+        group_id = self._int(params, "group_id", required=True)
+        for required in ("photo", "server", "hash"):
+            if not params.get(required, "").strip():
+                raise _invalid(f"{required} is undefined")
+        photo = self._save_upload(params["photo"], params["hash"], ctx, group_id)
+        return [self._photo_json(photo, ctx.vk_base)]
