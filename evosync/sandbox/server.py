@@ -6,9 +6,8 @@ import logging
 
 from flask import Flask, Response, abort, jsonify, request
 
-from evosync.sandbox.evotor import (
-    IMAGE_FILES_PREFIX,
-    EvotorState,
+from evosync.sandbox.evotor import IMAGE_FILES_PREFIX, EvotorState
+from evosync.sandbox.evotor_http import (
     create_evotor_blueprint,
     create_evotor_files_blueprint,
 )
