@@ -36,11 +36,10 @@ def refresh_once(n_products: int, database_url: str, page_size: int = 1000) -> d
     import requests
 
     from bench.common import add_merchant, make_app
-    from bench.mirror_memory import RssSampler, rss_mb, start_sandbox
+    from bench.mirror_memory import RssSampler, forget_merchant, rss_mb, running_sandbox
 
-    process, base = start_sandbox()
     token = f"bench-{uuid.uuid4().hex}"
-    try:
+    with running_sandbox() as base:
         requests.post(base + "/_sandbox/evotor/settings", json={"page_size": page_size}, timeout=30).raise_for_status()
         requests.post(base + "/_sandbox/evotor/accounts", json={"token": token}, timeout=30).raise_for_status()
         requests.post(
@@ -51,7 +50,6 @@ def refresh_once(n_products: int, database_url: str, page_size: int = 1000) -> d
         app = make_app(database_url, os.environ["REDIS_URL"], base)
         with app.app_context():
             from evosync.extensions import db
-            from evosync.models import User
             from evosync.services.evotor_catalog import refresh as evotor_catalog
 
             user_id = add_merchant(token)
@@ -61,13 +59,7 @@ def refresh_once(n_products: int, database_url: str, page_size: int = 1000) -> d
             with RssSampler() as sampler:
                 summary = evotor_catalog.mirror_catalog(user_id, image_checks=0)
             seconds = time.perf_counter() - t0
-            db.session.delete(db.session.get(User, user_id))
-            db.session.commit()
-            dialect = db.engine.dialect.name
-            db.engine.dispose()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+            dialect = forget_merchant(user_id)
     return {
         "n_products": n_products,
         "database": dialect,

@@ -11,6 +11,7 @@ builds the app on ``database_url`` (migrating it to head), adds a throwaway merc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -91,6 +93,30 @@ def start_sandbox() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("sandbox did not start")
 
 
+@contextlib.contextmanager
+def running_sandbox() -> Iterator[str]:
+    """The emulators in a process of their own for the block (its base URL); stopped however the block ends."""
+    process, base = start_sandbox()
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def forget_merchant(user_id: int) -> str:
+    """Delete the bench's merchant (its rows go with it: ON DELETE CASCADE), let go of the database connections;
+    the database's dialect name, for the figures."""
+    from evosync.extensions import db
+    from evosync.models import User
+
+    db.session.delete(db.session.get(User, user_id))
+    db.session.commit()
+    dialect = db.engine.dialect.name
+    db.engine.dispose()
+    return dialect
+
+
 def _time_searches(user_id: int) -> dict[str, float]:
     """Milliseconds for a products page (count + 50 rows) by name, code, barcode, and unfiltered."""
     import sqlalchemy as sa
@@ -137,9 +163,8 @@ def run(
     from evosync.models import ConnectionState, EvotorConnection, User
     from evosync.services.evotor_catalog import refresh as evotor_catalog
 
-    process, base = start_sandbox()
     token = f"bench-{uuid.uuid4().hex}"
-    try:
+    with running_sandbox() as base:
         started = time.monotonic()
         requests.post(base + "/_sandbox/evotor/settings", json={"page_size": page_size}, timeout=30).raise_for_status()
         seeded = requests.post(
@@ -177,14 +202,7 @@ def run(
             t1 = time.perf_counter()
             second = evotor_catalog.mirror_catalog(user_id, chunk_size=chunk_size, image_checks=image_checks)
             unchanged_seconds = time.perf_counter() - t1
-
-            db.session.delete(db.session.get(User, user_id))  # its rows go with it (ON DELETE CASCADE)
-            db.session.commit()
-            dialect = db.engine.dialect.name
-            db.engine.dispose()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+            dialect = forget_merchant(user_id)
 
     return {
         "n_products": n_products,

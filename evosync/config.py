@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -71,8 +73,6 @@ def env_bool(name: str, default: bool) -> bool:
 def load_env_file(path: str | os.PathLike) -> None:
     """Read a .env file into the environment: a value there fills a variable that is unset *or empty*
     (the same rule as env_raw), and never replaces one the process was given."""
-    from dotenv import dotenv_values
-
     for name, value in dotenv_values(path).items():
         if value is not None and env_raw(name) is None:
             os.environ[name] = value

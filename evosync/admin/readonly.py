@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import sqlalchemy as sa
-from flask import g
+from flask import g, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_admin.model.typefmt import BASE_FORMATTERS
@@ -92,8 +92,6 @@ def _owner_link(view, context, model, name) -> Markup:
     emails = g.get("admin_owner_emails")
     if emails is None or user_id not in emails:
         emails = {user_id: db.session.scalar(sa.select(User.email).where(User.id == user_id)) or f"#{user_id}"}
-    from flask import url_for
-
     return Markup('<a href="{}">{}</a>').format(url_for("admin_users.detail", user_id=user_id), emails[user_id])
 
 
