@@ -14,7 +14,7 @@ from .demo import DemoRefused, ensure_demo_accounts, start_demo_flow
 from .extensions import db
 from .models import User, VkConnection
 from .services import accounts
-from .services.connections import NotConnectedError
+from .services.connection_problems import NotConnectedError
 from .services.evotor_catalog.refresh import refresh_all, refresh_catalog
 from .services.evotor_catalog.summary import BROKEN, FAILED
 from .services.sync.describe import plan_lines

@@ -7,7 +7,7 @@ import logging
 from ..extensions import db
 from ..models import AuditLog, User, UserStatus
 from ..queues import HIGH, enqueue
-from .connections import NotConnectedError
+from .connection_problems import NotConnectedError
 from .sync.apply_common import SyncStopped
 from .sync.runner import unpublish_all
 

@@ -26,17 +26,11 @@ from ..clients.errors import (
     EvotorAuthError,
     EvotorError,
     EvotorPaymentRequired,
-    EvotorRateLimited,
-    EvotorTransientError,
     VkAccessDenied,
     VkApiError,
     VkAuthError,
-    VkCaptchaNeeded,
-    VkFloodControl,
     VkInvalidParam,
     VkMarketDisabled,
-    VkTooManyRequests,
-    VkTransportError,
 )
 from ..clients.evotor import EvotorClient
 from ..clients.ratelimit import RateLimiter
@@ -45,6 +39,13 @@ from ..extensions import db
 from ..models import ConnectionState, EvotorConnection, VkConnection, utcnow
 from ..queues import HIGH
 from ..redis_conn import get_redis
+from .connection_problems import (
+    BREAKING_ERRORS,
+    NotConnectedError,
+    evotor_error_message,
+    is_not_found,
+    vk_error_message,
+)
 from .refreshes import request_catalog_refresh
 from .vkid_tokens import METHOD_VKID, ensure_fresh_token, token_refresher_for
 
@@ -59,10 +60,6 @@ EVOTOR_NOT_CONNECTED = "not_connected"
 EVOTOR_CONNECTED_BY_EVOTOR = "connected_by_evotor"
 EVOTOR_CONNECTED_BY_HAND = "connected_by_hand"
 EVOTOR_BROKEN = "broken"
-
-
-class NotConnectedError(Exception):
-    """The merchant has no usable token for this service; nothing can be called."""
 
 
 # --------------------------------------------------------------------------------------------- factories
@@ -170,76 +167,6 @@ def evotor_display_state(conn: EvotorConnection | None) -> str:
     return EVOTOR_CONNECTED_BY_EVOTOR if conn.source == SOURCE_WEBHOOK else EVOTOR_CONNECTED_BY_HAND
 
 
-# --------------------------------------------------------------------------------------------- messages
-
-
-def evotor_error_message(exc: Exception) -> str:
-    """What went wrong with Evotor, in words a merchant understands, with what to do next."""
-    if isinstance(exc, NotConnectedError):
-        return _("Evotor is not connected yet. Paste your Evotor token and save it.")
-    if isinstance(exc, EvotorAuthError):
-        return _(
-            "Evotor did not accept the token: it is wrong or was revoked, or the EvoSync app is not installed "
-            "in your Evotor account. Install the app in the Evotor marketplace or paste a fresh token."
-        )
-    if isinstance(exc, EvotorPaymentRequired):
-        return _("The EvoSync app is not paid for in your Evotor account. Renew the subscription in Evotor.")
-    if isinstance(exc, EvotorRateLimited):
-        return _("Evotor asked us to slow down. We will try again later; there is nothing you need to do.")
-    if isinstance(exc, EvotorTransientError):
-        return _("Evotor is not answering right now. Please try again in a few minutes.")
-    return _("Evotor answered with an error we did not expect. Please try again later.")
-
-
-def vk_error_message(exc: Exception, group_name: str = "") -> str:
-    """What went wrong with VK, in words a merchant understands, with what to do next."""
-    community = f"«{group_name}»" if group_name else _("the community")
-    if isinstance(exc, NotConnectedError):
-        return _("VK is not connected yet. Paste a VK token and your community's address and save them.")
-    if isinstance(exc, VkAuthError):
-        return _(
-            "VK did not accept the token: it is wrong, has expired or was revoked. Get a new token and save it again."
-        )
-    if isinstance(exc, VkMarketDisabled):
-        return _(
-            'Products are switched off in %(community)s. Turn on the "Products" section in the community '
-            "settings (Manage → Sections), then test again.",
-            community=community,
-        )
-    if isinstance(exc, VkAccessDenied):
-        return _(
-            "This VK account has no access to %(community)s or to its products. Use the token of a community "
-            'administrator or editor that was given the "market" right.',
-            community=community,
-        )
-    if _is_not_found(exc):
-        return _("VK could not find this community. Check the community's address or id.")
-    if isinstance(exc, VkTooManyRequests | VkFloodControl):
-        return _("VK asked us to slow down. Please try again in a few minutes.")
-    if isinstance(exc, VkCaptchaNeeded):
-        return _("VK wants a captcha for this account. Open vk.com in your browser, then try again.")
-    if isinstance(exc, VkTransportError):
-        return _("VK is not answering right now. Please try again in a few minutes.")
-    return _("VK answered with an error we did not expect. Please try again later.")
-
-
-def _is_not_found(exc: Exception) -> bool:
-    # VkClient.get_group raises a plain VkApiError(100) (not VkInvalidParam) for an unknown community.
-    return isinstance(exc, VkApiError) and exc.code == 100
-
-
-# Failures that mean the merchant must act (a new token, rights, a switch): the connection is broken.
-# Anything else (timeouts, rate limits) says nothing about the connection itself.
-_BREAKING_ERRORS: tuple[type[Exception], ...] = (
-    EvotorAuthError,
-    EvotorPaymentRequired,
-    VkAuthError,
-    VkAccessDenied,
-    VkMarketDisabled,
-    VkInvalidParam,
-)
-
-
 def record_success(conn: EvotorConnection | VkConnection, *, commit: bool = True) -> None:
     """A call with this connection worked: it is live, and its last error is history."""
     conn.state = ConnectionState.CONNECTED
@@ -259,7 +186,7 @@ def record_failure(conn: EvotorConnection | VkConnection, exc: Exception, *, com
     message = vk_error_message(exc, conn.group_name) if is_vk else evotor_error_message(exc)
     conn.last_error = message
     conn.last_error_at = utcnow()
-    if isinstance(exc, _BREAKING_ERRORS) or _is_not_found(exc):
+    if isinstance(exc, BREAKING_ERRORS) or is_not_found(exc):
         conn.state = ConnectionState.BROKEN
     if commit:
         db.session.commit()
@@ -298,7 +225,7 @@ def _problem_of(exc: Exception) -> str:
         return "market"
     if isinstance(exc, VkAccessDenied | EvotorPaymentRequired):
         return "access"
-    if _is_not_found(exc):
+    if is_not_found(exc):
         return "community"
     return "service"
 

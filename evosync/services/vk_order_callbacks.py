@@ -23,7 +23,8 @@ from ..extensions import db
 from ..models import VkConnection, VkOrderEvent, VkOrderSettings, utcnow
 from ..queues import HIGH, enqueue
 from ..redis_conn import get_redis
-from .connections import NotConnectedError, vk_client_for
+from .connection_problems import NotConnectedError
+from .connections import vk_client_for
 from .vk_orders import (
     APPLIED,
     CONFIRMATION,

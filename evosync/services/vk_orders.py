@@ -31,7 +31,8 @@ from .. import locks
 from ..clients.errors import VkApiError
 from ..extensions import db
 from ..models import SyncLink, VkConnection, VkOrder, VkOrderItem, VkOrderSettings, utcnow
-from .connections import NotConnectedError, vk_client_for
+from .connection_problems import NotConnectedError
+from .connections import vk_client_for
 from .sync import holds as rule
 from .sync.order_holds import open_statuses, settle_holds
 from .sync.starts import schedule_debounced_sync

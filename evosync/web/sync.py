@@ -18,7 +18,8 @@ from ..extensions import db
 from ..models import ConnectionState, LinkStatus, RunStatus, SyncLink, SyncRun, VkConnection
 from ..redis_conn import get_redis
 from ..services import incidents
-from ..services.connections import NotConnectedError, get_evotor_connection, get_vk_connection
+from ..services.connection_problems import NotConnectedError
+from ..services.connections import get_evotor_connection, get_vk_connection
 from ..services.evotor_catalog.scope import store_enabled_map
 from ..services.onboarding import onboarding_for
 from ..services.sync import settings as sync_settings

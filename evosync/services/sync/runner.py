@@ -18,7 +18,8 @@ from ... import locks
 from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
 from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
-from ..connections import NotConnectedError, evotor_client_for, get_evotor_connection, record_failure, vk_client_for
+from ..connection_problems import NotConnectedError
+from ..connections import evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog.refresh import refresh_vk_catalog
 from . import plan_model as p
 from .apply import Applier

@@ -16,7 +16,8 @@ from ...extensions import db
 from ...models import SyncConfig, User
 from ...redis_conn import get_redis
 from ..audit import record as audit
-from ..connections import NotConnectedError, get_vk_connection, vk_client_for
+from ..connection_problems import NotConnectedError
+from ..connections import get_vk_connection, vk_client_for
 from . import mapping
 from . import plan_model as p
 
