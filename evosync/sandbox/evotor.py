@@ -28,10 +28,10 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 from evosync.sandbox import datagen
+from evosync.sandbox.evotor_model import OrderedRecords, StoreRecords, format_evotor_time
 from evosync.sandbox.faults import Faults
 from evosync.sandbox.images import IMAGE_SIZE, png_size, render_png
 
@@ -57,80 +57,6 @@ _STORE_ADDRESSES = (
 )
 
 
-class EvotorApiError(Exception):
-    """An HTTP error answer of the emulated API."""
-
-    def __init__(self, status: int, message: str, violations: list[dict] | None = None, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.violations = violations
-        self.headers = headers or {}
-
-
-def format_evotor_time(epoch_ms: int) -> str:
-    """Evotor's timestamp format, e.g. ``2018-08-29T15:08:56.664+0000``."""
-    moment = datetime.fromtimestamp(epoch_ms // 1000, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}+0000"
-
-
-class _OrderedRecords:
-    """Records kept in creation order with stable positions, so a cursor (an index) survives edits.
-
-    Removal leaves a hole in ``_order`` instead of shifting later records, which would make a
-    client paging through the list skip one.
-    """
-
-    def __init__(self):
-        self.items: dict[str, dict] = {}
-        self._order: list[str | None] = []
-        self._position: dict[str, int] = {}
-
-    def put(self, key: str, record: dict) -> None:
-        if key not in self.items:
-            self._position[key] = len(self._order)
-            self._order.append(key)
-        self.items[key] = record
-
-    def remove(self, key: str) -> dict | None:
-        record = self.items.pop(key, None)
-        if record is not None:
-            self._order[self._position.pop(key)] = None
-        return record
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[dict]:
-        return iter(self.items.values())
-
-    def page(self, start: int, size: int, keep: Callable[[dict], bool] | None) -> tuple[list[dict], int | None]:
-        """Up to ``size`` records from position ``start``; the position to resume at, or None at the end."""
-        found: list[dict] = []
-        index = start
-        while index < len(self._order):
-            key = self._order[index]
-            index += 1
-            if key is None:
-                continue
-            record = self.items[key]
-            if keep is not None and not keep(record):
-                continue
-            if len(found) == size:
-                return found, index - 1  # one more record exists: resume right at it
-            found.append(record)
-        return found, None
-
-
-class _Store:
-    def __init__(self, record: dict):
-        self.record = record
-        self.groups = _OrderedRecords()
-        self.products = _OrderedRecords()
-        self.images: dict[str, _OrderedRecords] = {}  # product id -> its images
-        self.payment_required = False
-
-
 class EvotorState:
     """Everything the Evotor emulator knows: accounts, stores, catalog, faults, counters. Thread-safe."""
 
@@ -146,8 +72,8 @@ class EvotorState:
         self._epoch = getattr(self, "_epoch", 0) + 1
         self._tokens: dict[str, str] = {}  # token -> user_id
         self._revoked: set[str] = set()
-        self._stores: dict[str, _Store] = {}
-        self._user_stores: dict[str, _OrderedRecords] = {}
+        self._stores: dict[str, StoreRecords] = {}
+        self._user_stores: dict[str, OrderedRecords] = {}
         self._image_index: dict[str, dict] = {}  # image id -> image record (for file downloads)
         self._last_tick = 0
         self._user_counter = 10409028
@@ -181,7 +107,7 @@ class EvotorState:
                 user_id = f"01-{self._user_counter:015d}"
             self._tokens[token] = user_id
             self._revoked.discard(token)
-            self._user_stores.setdefault(user_id, _OrderedRecords())
+            self._user_stores.setdefault(user_id, OrderedRecords())
             return user_id
 
     def revoke_token(self, token: str) -> None:
@@ -208,7 +134,7 @@ class EvotorState:
                 "_created_ms": now,
                 "_updated_ms": now,
             }
-            self._stores[store_id] = _Store(record)
+            self._stores[store_id] = StoreRecords(record)
             self._user_stores[user_id].put(store_id, record)
             return self._public(record)
 
@@ -334,7 +260,7 @@ class EvotorState:
             store = self._owned_store(token, store_id)
             if store.products.remove(product_id) is None:
                 raise KeyError(product_id)
-            for image in store.images.pop(product_id, _OrderedRecords()):
+            for image in store.images.pop(product_id, OrderedRecords()):
                 self._image_index.pop(image["id"], None)
 
     def products(self, store_id: str) -> list[dict]:
@@ -361,13 +287,13 @@ class EvotorState:
             image_id = datagen.stable_uuid(self._rng)
             now = self._tick()
             record = {"id": image_id, "_png": png_bytes, "_created_ms": now, "_updated_ms": now}
-            store.images.setdefault(product_id, _OrderedRecords()).put(image_id, record)
+            store.images.setdefault(product_id, OrderedRecords()).put(image_id, record)
             self._image_index[image_id] = record
             return self._public_image(record, self.public_base_url)
 
     def images(self, store_id: str, product_id: str) -> list[dict]:
         with self._lock:
-            images = self._stores[store_id].images.get(product_id, _OrderedRecords())
+            images = self._stores[store_id].images.get(product_id, OrderedRecords())
             return [self._public_image(r, self.public_base_url) for r in images]
 
     def image_bytes(self, image_id: str) -> bytes | None:
@@ -443,7 +369,7 @@ class EvotorState:
                         "_created_ms": created_ms,
                         "_updated_ms": created_ms,
                     }
-                    store.images.setdefault(product["id"], _OrderedRecords()).put(image_id, image)
+                    store.images.setdefault(product["id"], OrderedRecords()).put(image_id, image)
                     self._image_index[image_id] = image
                 summary["images"] += image_count
                 summary["products"] += 1
@@ -480,7 +406,7 @@ class EvotorState:
         self._last_tick = max(self.clock(), self._last_tick + 1)
         return self._last_tick
 
-    def _owned_store(self, token: str, store_id: str) -> _Store:
+    def _owned_store(self, token: str, store_id: str) -> StoreRecords:
         store = self._stores.get(store_id)
         if store is None or store.record["user_id"] != self.user_id_for(token):
             raise KeyError(f"store {store_id!r} does not belong to this token")

@@ -14,11 +14,9 @@ from flask import Blueprint, Response, request
 
 from evosync.sandbox.evotor import (
     V2_MEDIA_TYPE,
-    EvotorApiError,
     EvotorState,
-    _OrderedRecords,
-    _Store,
 )
+from evosync.sandbox.evotor_model import EvotorApiError, OrderedRecords, StoreRecords
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +97,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
                 raise EvotorApiError(401, "Invalid or revoked token")
             return state._tokens[token]
 
-    def store_for(user_id: str, store_id: str) -> _Store:
+    def store_for(user_id: str, store_id: str) -> StoreRecords:
         store = state._stores.get(store_id)
         # Another account's store is indistinguishable from a missing one.
         if store is None or store.record["user_id"] != user_id:
@@ -108,7 +106,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
             raise EvotorApiError(402, "Payment Required: the application is not paid for on this store")
         return store
 
-    def paged(records: _OrderedRecords, kind: str, owner: str, keep=None, since=None, shape=None) -> dict:
+    def paged(records: OrderedRecords, kind: str, owner: str, keep=None, since=None, shape=None) -> dict:
         cursor = request.args.get("cursor")
         start = 0
         if cursor:
@@ -150,7 +148,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
         return handle(
             "GET /stores",
             "stores",
-            lambda user_id: paged(state._user_stores.get(user_id, _OrderedRecords()), "stores", user_id),
+            lambda user_id: paged(state._user_stores.get(user_id, OrderedRecords()), "stores", user_id),
         )
 
     @bp.get("/stores/<store_id>/product-groups")
@@ -187,7 +185,7 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
             store = store_for(user_id, store_id)
             if product_id not in store.products.items:
                 raise EvotorApiError(404, f"Product {product_id} not found")
-            images = store.images.get(product_id, _OrderedRecords())
+            images = store.images.get(product_id, OrderedRecords())
             base_url = request.host_url
             if state.images_list_shape == "bare":
                 return [state._public_image(r, base_url, camel_case=True) for r in images]
