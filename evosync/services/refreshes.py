@@ -2,8 +2,9 @@
 
 "Refresh now", connecting Evotor (a pasted token or Evotor's partner webhooks) and the schedule all ask with
 :func:`request_catalog_refresh`; the job it names (``jobs/catalog.py``) runs
-``services.sync.starts.refresh_catalog_then_sync``, which holds the merchant's ``refresh_catalog`` lock, so two
-refreshes of one merchant never run at once, and after a good scheduled refresh asks for the VK sync. The VK
+``services.sync.starts.refresh_catalog_then_sync``: ``evotor_catalog.refresh.refresh_catalog`` holds the merchant's
+``refresh_catalog`` lock, so two refreshes of one merchant never run at once, and after a good scheduled refresh
+the VK sync is asked for. The VK
 mirror the same way: :func:`request_vk_refresh` -> ``jobs/vk_catalog.py`` -> ``services/vk_catalog`` (whose
 refresh takes its own lock, since every sync pass reads VK through it too).
 """
