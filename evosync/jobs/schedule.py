@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.exceptions import LockError
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 
+from .. import locks
 from ..heartbeat import record_tick
 from ..queues import DEFAULT, HIGH, LOW
 from .catalog import drain_catalog_events_job
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 JOB_ID_PREFIX = "periodic-"
 FINGERPRINT_META = "evosync_schedule"
-RECONCILE_LOCK_KEY = "evosync:scheduler:reconcile"
+RECONCILE_LOCK = "scheduler-reconcile"  # locks kind, one for all (owner 0)
 RECOVER_INTERVAL = 60
 EVENTS_SWEEP_INTERVAL = 60  # the intake wakes the drainer at once; this only catches a wake-up Redis lost
 DAY = 24 * 3600
@@ -192,7 +194,9 @@ def make_scheduler(connection: redis.Redis, interval: float = 5.0) -> EvoSyncSch
 
 def reconcile_schedule(connection: redis.Redis, config: Mapping[str, Any]) -> ReconcileResult:
     """Reconcile under a Redis lock, so two schedulers starting together do not race."""
-    with connection.lock(RECONCILE_LOCK_KEY, timeout=60, blocking_timeout=60):
+    with locks.merchant_lock(RECONCILE_LOCK, 0, ttl=60, connection=connection, wait=60) as held:
+        if not held:
+            raise LockError("another scheduler is still reconciling the schedule")
         return reconcile(make_scheduler(connection), periodic_jobs(config))
 
 

@@ -23,18 +23,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from redis.exceptions import LockError
 from sqlalchemy.exc import IntegrityError
 
+from ... import locks
 from ...extensions import db
 from ...models import Incident, IncidentClose, User, utcnow
-from ...redis_conn import get_redis
 from . import alerts, facts, rules
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # merchants read per round of queries
-LOCK_KEY = "evosync:lock:incidents"
+LOCK = "incidents"  # locks kind, one for all merchants (owner 0)
 RECOVERY_RETRY_WINDOW = dt.timedelta(days=1)  # a "back to normal" not queued within a day is dropped
 
 
@@ -77,16 +76,10 @@ def limits_from_config(config=None) -> rules.Limits:
 
 def check_all(now: dt.datetime | None = None) -> CheckSummary:
     """Check every merchant once (one check at a time across workers: a second one is skipped)."""
-    lock = get_redis().lock(LOCK_KEY, timeout=1800, blocking=False)
-    if not lock.acquire():
-        return CheckSummary(skipped="another incident check is running")
-    try:
+    with locks.merchant_lock(LOCK, 0, ttl=1800) as held:
+        if not held:
+            return CheckSummary(skipped="another incident check is running")
         summary = _check(now or utcnow())
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("incident check lock expired before release")
     log.info("incident check done", extra=summary.as_dict())
     return summary
 
