@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from rq import get_current_job
+
 from ..services.evotor_events.queue import drain_events
 from ..services.sync.starts import refresh_catalog_then_sync, refresh_failed
 
@@ -21,7 +23,7 @@ def refresh_catalog_job(user_id: int, sync_after: bool = True) -> dict:
     """
     result = refresh_catalog_then_sync(user_id, sync_after=sync_after)
     log.info("refresh_catalog_job done", extra={"user_id": user_id, "status": result["status"]})
-    if refresh_failed(result):
+    if refresh_failed(result) and get_current_job() is not None:  # in a worker: RQ retries it (inline: no retry)
         raise TransientJobFailure(f"Evotor catalog refresh of user {user_id} failed: {result.get('reason')}")
     return result
 

@@ -165,6 +165,17 @@ def test_connected_but_never_refreshed_offers_refresh_now_which_runs_the_job(evo
     assert "Магазин А" in page and "We have not read your catalog yet" not in page
 
 
+def test_refresh_now_when_evotor_fails_answers_the_page_not_an_error(evotor_app, sandbox, merchant):
+    """Jobs inline (the demo, tests): an Evotor failure during "Refresh now" is no exception for the page (the job
+    raises it only in a worker, where RQ retries); the stores page then says what happened."""
+    sandbox.evotor.faults.configure(rate=1.0, kinds=("500",), seed=3)
+    client = logged_in_client(evotor_app, merchant.user)
+    resp = client.post("/catalog/refresh")
+    sandbox.evotor.faults.clear()
+    assert resp.status_code == 302
+    assert client.get("/catalog/stores").status_code == 200
+
+
 def test_refresh_now_is_queued_on_the_high_queue_when_jobs_run_in_workers(evotor_app, merchant, redis_url):
     """Outside inline mode, "Refresh now" puts refresh_catalog_job for this user on the high queue."""
     from evosync.queues import HIGH, get_queue
