@@ -29,41 +29,33 @@ REFRESH_TIMEOUT = 3600  # 50,000 products page by page, with image look-ups
 REFRESH_RETRIES = 3  # transient failures (Evotor 5xx, timeouts, a database hiccup) back off 10 s, 60 s, 300 s
 
 
-def _queued_ttl() -> int:
-    # A job queued longer than one interval was lost; the next request may enqueue again.
-    return int(current_app.config.get("CATALOG_REFRESH_INTERVAL_SECONDS") or 3600)
-
-
 def request_catalog_refresh(user_id: int, *, queue: str = DEFAULT, sync_after: bool = True) -> str | None:
     """Queue a refresh of the merchant's Evotor mirror (then, with ``sync_after``, their automatic sync).
 
     None when queued, else why not (one is already queued or running: it covers this request).
     """
     options: dict[str, Any] = {} if sync_after else {"sync_after": False}
-    return enqueue_once(
-        REFRESH_CATALOG,
-        user_id,
-        CATALOG_JOB,
-        queued_ttl=_queued_ttl(),
-        queue=queue,
-        title=f"Evotor catalog refresh for user {user_id}",
-        timeout=REFRESH_TIMEOUT,
-        retries=REFRESH_RETRIES,
-        **options,
-    )
+    return _request(REFRESH_CATALOG, CATALOG_JOB, user_id, queue, f"Evotor catalog refresh for user {user_id}", options)
 
 
 def request_vk_refresh(user_id: int, *, queue: str = DEFAULT) -> str | None:
     """Queue a refresh of the merchant's VK mirror; None when queued, else why not."""
+    return _request(REFRESH_VK_CATALOG, VK_CATALOG_JOB, user_id, queue, f"VK catalog refresh for user {user_id}", {})
+
+
+def _request(kind: str, job: str, user_id: int, queue: str, title: str, options: dict[str, Any]) -> str | None:
+    # A job queued longer than one refresh interval was lost: the next request may queue again.
+    queued_ttl = int(current_app.config.get("CATALOG_REFRESH_INTERVAL_SECONDS") or 3600)
     return enqueue_once(
-        REFRESH_VK_CATALOG,
+        kind,
         user_id,
-        VK_CATALOG_JOB,
-        queued_ttl=_queued_ttl(),
+        job,
+        queued_ttl=queued_ttl,
         queue=queue,
-        title=f"VK catalog refresh for user {user_id}",
+        title=title,
         timeout=REFRESH_TIMEOUT,
         retries=REFRESH_RETRIES,
+        **options,
     )
 
 
