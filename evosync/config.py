@@ -196,6 +196,8 @@ def load_config(instance_path: str) -> dict:
         # market.get pages fetched per execute by the VK catalog refresh (lower it if VK finds answers too big)
         "VK_CATALOG_PAGES_PER_EXECUTE": env_int("VK_CATALOG_PAGES_PER_EXECUTE", 25, minimum=1),
         "VK_DEFAULT_PHOTO_PATH": default_photo,
+        "VK_PHOTO_BULK_FILES": env_int("VK_PHOTO_BULK_FILES", 5, minimum=0),
+        "VK_PHOTO_BULK_RETRY_HOURS": env_float("VK_PHOTO_BULK_RETRY_HOURS", 24.0),
         "VK_ID_CLIENT_ID": env_str("VK_ID_CLIENT_ID"),
         "VK_ID_CLIENT_SECRET": env_str("VK_ID_CLIENT_SECRET"),
         "VK_ID_URL": env_str("VK_ID_URL", "https://id.vk.com").rstrip("/"),

@@ -81,6 +81,19 @@ class VkUnknownMethod(VkApiError):
     """3: the method is not known (used to fall back from the new photo-upload methods)."""
 
 
+class VkUploadRefused(VkApiError):
+    """The photo upload server refused the upload (its answer held ``error``); ``detail`` is VK's text."""
+
+    def __init__(self, detail: str):
+        super().__init__(1, f"photo upload refused: {detail}", "upload")
+        self.detail = detail
+
+    @property
+    def bad_url(self) -> bool:
+        """The upload address was refused as invalid or expired (e.g. used a second time)."""
+        return "ERR_UPLOAD_BAD_URL" in self.detail.upper()
+
+
 class VkAuthError(VkApiError):
     """5: the user token is invalid, expired or revoked: the connection needs the user's attention."""
 

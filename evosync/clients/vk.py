@@ -27,6 +27,7 @@ from evosync.clients.errors import (
     VkInternalError,
     VkTooManyRequests,
     VkTransportError,
+    VkUploadRefused,
     vk_error_for,
 )
 from evosync.clients.ratelimit import Limiter, NullLimiter
@@ -50,6 +51,7 @@ WRITE_METHODS: frozenset[str] = frozenset(
         "market.reorderItems",
         "market.reorderAlbums",
         "market.saveProductPhoto",
+        "market.saveProductPhotoBulk",
         "photos.saveMarketPhoto",
         "photos.saveMarketAlbumPhoto",
         "market.addProperty",
@@ -301,34 +303,44 @@ class VkClient:
             if exc.code != UNKNOWN_METHOD:
                 raise
             return self._upload_legacy_photo(group_id, image_bytes)
-        uploaded = self._upload_file(server["upload_url"], image_bytes)
+        uploaded = self.upload_photo_file(server["upload_url"], image_bytes)
         saved = self.call("market.saveProductPhoto", upload_response=uploaded)
         return int(saved.get("photo_id") or saved["id"]) if isinstance(saved, dict) else int(saved)
 
-    def photo_upload_url(self, group_id: int) -> str:
-        """An upload server address for product photos of ``group_id``; VK lets one address take many files."""
-        return self.call("market.getProductPhotoUploadServer", group_id=group_id)["upload_url"]
+    def photo_upload_url(self, group_id: int, *, bulk: bool = False) -> str:
+        """An upload server address for product photos of ``group_id`` (``bulk``: for several files at once).
+
+        Whether VK lets one address take many uploads is not documented; the sync finds out (apply_photos.py).
+        """
+        params: dict[str, Any] = {"group_id": group_id}
+        if bulk:
+            params["bulk"] = 1
+        return self.call("market.getProductPhotoUploadServer", **params)["upload_url"]
 
     def upload_photo_file(self, upload_url: str, image_bytes: bytes) -> str:
         """Upload one prepared photo; the raw JSON to hand to market.saveProductPhoto (batchable in execute)."""
-        return self._upload_file(upload_url, image_bytes)
+        return self._upload_file(upload_url, {"file": ("photo.jpg", image_bytes, "image/jpeg")})
+
+    def upload_photo_files(self, upload_url: str, images: Sequence[bytes]) -> str:
+        """Upload several prepared photos in one POST to a ``bulk`` address, as fields ``file1``..``fileN``;
+        the raw JSON to hand to market.saveProductPhotoBulk, which answers one photo per file, in file order."""
+        files = {f"file{n}": (f"photo{n}.jpg", data, "image/jpeg") for n, data in enumerate(images, start=1)}
+        return self._upload_file(upload_url, files)
 
     def _upload_legacy_photo(self, group_id: int, image_bytes: bytes) -> int:
         server = self.call("photos.getMarketUploadServer", group_id=group_id, main_photo=1)
-        uploaded = json.loads(self._upload_file(server["upload_url"], image_bytes))
+        uploaded = json.loads(self.upload_photo_file(server["upload_url"], image_bytes))
         fields = ("photo", "server", "hash", "crop_data", "crop_hash")
         saved = self.call("photos.saveMarketPhoto", group_id=group_id, **{k: uploaded.get(k) for k in fields})
         return int(saved[0]["id"])
 
-    def _upload_file(self, upload_url: str, image_bytes: bytes) -> str:
-        """POST the photo as multipart ``file``; the upload server's raw JSON text; safe to retry."""
+    def _upload_file(self, upload_url: str, files: dict[str, tuple[str, bytes, str]]) -> str:
+        """POST the photos as multipart ``files``; the upload server's raw JSON text; safe to retry."""
         attempt = 0
         while True:
             try:
                 self.uploads_made += 1
-                response = self.session.post(
-                    upload_url, files={"file": ("photo.jpg", image_bytes, "image/jpeg")}, timeout=self.timeout
-                )
+                response = self.session.post(upload_url, files=files, timeout=self.timeout)
                 failure = None if response.status_code < 500 else f"HTTP {response.status_code}"
             except (requests.Timeout, requests.ConnectionError) as exc:
                 failure = type(exc).__name__
@@ -344,7 +356,7 @@ class VkClient:
             raise VkTransportError(f"photo upload answered HTTP {response.status_code}, not JSON", "upload") from exc
         if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
             detail = body.get("error") if isinstance(body, dict) else body
-            raise VkApiError(1, f"photo upload refused: {detail}", "upload")
+            raise VkUploadRefused(str(detail))
         return response.text
 
     # ------------------------------------------------------------------------------------------ transport

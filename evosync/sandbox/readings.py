@@ -54,6 +54,35 @@ READINGS: tuple[Reading, ...] = (
         "dev.vk.com/ru/method/execute lists no exceptions; no public client was found saving photos in "
         "execute, and vk-io keeps upload 'save' methods out of its execute batching",
     ),
+    # Bulk photos (issue 24; docs/VK_READINGS.md rows 12-15)
+    Reading(
+        "photo_bulk",
+        ("supported", "unknown_method"),
+        "market.saveProductPhotoBulk exists for this token and community, or VK answers error 3 (unknown method)",
+        "VK API schema: market.saveProductPhotoBulk and the `bulk` flag of market.getProductPhotoUploadServer "
+        "(VKCOM/vk-api-schema market/methods.json); dev.vk.com has no page for the bulk flow",
+    ),
+    Reading(
+        "photo_bulk_max_files",
+        (5, 2),
+        "A bulk upload takes up to 5 files (as the album upload of photos.getUploadServer does), or fewer: more "
+        "are refused by the upload server",
+        "VK API schema: nothing on the number of files; dev.vk.com's upload page documents file1..file5 for "
+        "album photos only",
+    ),
+    Reading(
+        "photo_bulk_in_execute",
+        (True, False),
+        "market.saveProductPhotoBulk inside execute is accepted, or refused (it must be a request of its own)",
+        "dev.vk.com/ru/method/execute lists no exceptions; no public client was found saving photos in execute",
+    ),
+    Reading(
+        "upload_url_reuse",
+        (True, False),
+        "An upload address from getProductPhotoUploadServer takes any number of uploads, or only one (a second "
+        "upload answers ERR_UPLOAD_BAD_URL)",
+        "VK API schema and dev.vk.com say nothing about reuse; public clients ask for a new address per upload",
+    ),
     Reading(
         "get_returns_sku",
         (True, False),
@@ -117,6 +146,10 @@ VK_SWITCHES = (
     "hidden_needs_with_disabled",
     "deleted_returned",
     "photo_saves_in_execute",
+    "photo_bulk",
+    "photo_bulk_max_files",
+    "photo_bulk_in_execute",
+    "upload_url_reuse",
     "get_returns_sku",
     "properties_when_off",
     "group_items_with_id",
@@ -134,6 +167,10 @@ class Readings:
     hidden_needs_with_disabled: bool = False
     deleted_returned: bool = False
     photo_saves_in_execute: bool = True
+    photo_bulk: str = "supported"
+    photo_bulk_max_files: int = 5
+    photo_bulk_in_execute: bool = True
+    upload_url_reuse: bool = True
     get_returns_sku: bool = True
     properties_when_off: str = "error"
     group_items_with_id: str = "adds"

@@ -120,8 +120,7 @@ def create_vk_blueprint(state: VkState) -> Blueprint:
             return Response(_html_error(502), status=502, mimetype="text/html")
         if fault in ("timeout", "slow"):
             time.sleep(state.faults.timeout_seconds if fault == "timeout" else state.faults.slow_seconds)
-        file = request.files.get("file")
-        result = state.receive_upload(request.args.get("k", ""), file.read() if file else None)
+        result = state.receive_upload(request.args.get("k", ""), _uploaded_files(request.files))
         return jsonify(result)
 
     @bp.route("/photo/<int:photo_id>")
@@ -133,3 +132,14 @@ def create_vk_blueprint(state: VkState) -> Blueprint:
         return Response(data, mimetype=mimetype)
 
     return bp
+
+
+def _uploaded_files(files) -> list[bytes]:
+    """The files of an upload: ``file``, then ``file1``, ``file2``... in number order (a bulk upload)."""
+    numbered = []
+    for name in files:
+        if name == "file":
+            numbered.append((0, name))
+        elif name.startswith("file") and name[4:].isdigit():
+            numbered.append((int(name[4:]), name))
+    return [files[name].read() for _, name in sorted(numbered)]

@@ -46,6 +46,7 @@ ERROR_MESSAGES = {
 
 
 PHOTO_SAVE_METHODS = frozenset({"market.saveProductPhoto", "photos.saveMarketPhoto"})
+BULK_PHOTO_SAVE = "market.saveProductPhotoBulk"  # its own reading for execute: photo_bulk_in_execute
 
 # Fault kinds answered as a VK error for the whole request.
 ERROR_FAULTS = {"6": 6, "9": 9, "10": 10}

@@ -1,4 +1,9 @@
-"""The emulated photo upload: the upload server, the upload itself, and saving the photo (one per item)."""
+"""The emulated photo upload: the upload server, the upload itself, and saving the photo (one per item).
+
+Bulk flow (``market.getProductPhotoUploadServer(bulk=1)``, files ``file1``..``fileN`` in one POST,
+``market.saveProductPhotoBulk``): the readings ``photo_bulk``, ``photo_bulk_max_files`` and ``upload_url_reuse``
+decide whether the method exists, how many files one upload takes and whether an address serves twice.
+"""
 
 from __future__ import annotations
 
@@ -32,19 +37,41 @@ class PhotosMixin:
         if group_id <= 0:
             raise _invalid("group_id should be positive")
         community = self._community_checked(group_id, ctx, write=True)
+        bulk = params.get("bulk", "").strip().lower() in ("1", "true")
         key = secrets.token_urlsafe(12)
-        self._upload_servers[key] = community.id
+        self._upload_servers[key] = (community.id, bulk)
         return {"upload_url": f"{ctx.vk_base}/upload/product_photo?k={key}"}
 
-    def receive_upload(self, key: str, data: bytes | None) -> dict:
-        """The upload server: check the file like VK does and answer the JSON to pass to save*."""
+    def receive_upload(self, key: str, files: list[bytes]) -> dict:
+        """The upload server: check the files like VK does and answer the JSON to pass to save*.
+
+        A plain address takes the first file; a ``bulk`` one up to ``photo_bulk_max_files`` files (more are
+        refused whole) and answers them all in ``photos_list``, in the order of their field numbers.
+        """
         with self.lock:
             self._stats["uploads"] += 1
-            group_id = self._upload_servers.get(key)
-        if group_id is None:
+            server = self._upload_servers.get(key)
+            if server is not None and not self.readings.upload_url_reuse:
+                del self._upload_servers[key]  # one upload per address under this reading
+        if server is None:
             return {"error": "ERR_UPLOAD_BAD_URL: upload url is invalid or expired"}
-        if not data:
+        group_id, bulk = server
+        files = [data for data in files if data]
+        if not files:
             return {"error": "ERR_UPLOAD_FILE_NOT_UPLOADED: file not uploaded"}
+        if not bulk:
+            return self._receive_file(group_id, files[0])
+        limit = self.readings.photo_bulk_max_files
+        if len(files) > limit:
+            return {"error": f"ERR_UPLOAD_TOO_MANY_FILES: at most {limit} files per upload"}
+        received = [self._receive_file(group_id, data) for data in files]
+        for answer in received:
+            if "error" in answer:
+                return answer
+        photos = [{"photo": answer["photo"], "hash": answer["hash"]} for answer in received]
+        return {"server": 606, "photos_list": json.dumps(photos), "group_id": group_id, "bulk": 1}
+
+    def _receive_file(self, group_id: int, data: bytes) -> dict:
         if len(data) > MAX_PHOTO_BYTES:
             return {"error": "ERR_UPLOAD_FILE_TOO_BIG: file is larger than 50 MB"}
         try:
@@ -109,6 +136,24 @@ class PhotosMixin:
             raise _invalid("upload_response is invalid")
         photo = self._save_upload(str(upload.get("photo", "")), str(upload.get("hash", "")), ctx, None)
         return {"photo_id": photo.id, "photo": self._photo_json(photo, ctx.vk_base)}
+
+    def _save_product_photo_bulk(self, params: dict[str, str], ctx: _Ctx) -> list[dict]:
+        raw = params.get("upload_response", "")
+        if not raw.strip():
+            raise _invalid("upload_response is undefined")
+        try:
+            upload = json.loads(raw)
+            listed = json.loads(upload["photos_list"]) if isinstance(upload, dict) else None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise _invalid("upload_response is not a bulk upload") from None
+        if not isinstance(listed, list) or not listed or "error" in upload:
+            raise _invalid("upload_response is invalid")
+        for entry in listed:  # all or nothing: check every file before saving any
+            found = self._uploads.get(str(entry.get("photo", ""))) if isinstance(entry, dict) else None
+            if found is None or found.hash != str(entry.get("hash", "")) or found.saved:
+                raise _invalid("upload_response is invalid or already saved")
+        photos = [self._save_upload(str(e["photo"]), str(e["hash"]), ctx, None) for e in listed]
+        return [{"photo_id": photo.id, "photo": self._photo_json(photo, ctx.vk_base)} for photo in photos]
 
     def _save_market_photo_legacy(self, params: dict[str, str], ctx: _Ctx) -> list[dict]:
         group_id = self._int(params, "group_id", required=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from evosync.clients.vk import WRITE_METHODS
 from evosync.sandbox.vk_model import (
+    BULK_PHOTO_SAVE,
     ERROR_FAULTS,
     PHOTO_SAVE_METHODS,
     HttpAnswer,
@@ -143,6 +144,8 @@ class ProtocolMixin:
             try:
                 if call.method == "execute":
                     raise VkApiError(13, "execute cannot be called from execute")
+                if call.method == BULK_PHOTO_SAVE and not self.readings.photo_bulk_in_execute:
+                    raise VkApiError(15, "Access denied: this method is not available in execute")
                 if call.method in PHOTO_SAVE_METHODS and not self.readings.photo_saves_in_execute:
                     # One reading of VK: upload "save" methods are not available inside execute. The code
                     # is a guess (none is documented); EvoSync must not depend on which one it is.
@@ -192,6 +195,7 @@ class ProtocolMixin:
             "market.getCategories": self._market_get_categories,
             "market.getProductPhotoUploadServer": self._get_upload_server,
             "market.saveProductPhoto": self._save_product_photo,
+            **({BULK_PHOTO_SAVE: self._save_product_photo_bulk} if self.readings.photo_bulk == "supported" else {}),
             "photos.getMarketUploadServer": self._get_upload_server,
             "photos.saveMarketPhoto": self._save_market_photo_legacy,
             **self._variant_handlers(),

@@ -23,7 +23,9 @@ def test_sync_bench_counts_a_first_sync_and_the_re_syncs(services):
     result = sync_bench.one_run(services, 40)
     first, unchanged, changed = result["first"], result["unchanged"], result["changed"]
     assert first["status"] == "succeeded" and first["created"] >= 35
-    assert first["calls"] >= 2 * first["created"] and first["uploads"] >= first["created"]
+    # bulk photos: one add per item, one save and one upload per 5 photos (VK_PHOTO_BULK_FILES)
+    saves = -(-first["created"] // 5)
+    assert first["calls"] >= first["created"] + saves and first["uploads"] >= saves
     assert first["floor_s"] == round(floor_seconds(first["calls"]), 1) and first["wall_over_floor"] > 0
     assert unchanged["writes"] == 0 and unchanged["mirror_requests"] >= 1
     assert changed["changed_products"] == 1 and changed["updated"] == 1 and changed["writes"] >= 1

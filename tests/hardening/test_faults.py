@@ -156,7 +156,7 @@ def soak(sync_app, sandbox, n_products: int, changes: int, seed: int, extended: 
     problems = mismatches(sandbox, shop.user_id, shop.group_id)
     assert problems == [], (second, problems[:20])
     faults = sandbox.vk.stats["faults"]
-    assert sum(faults.values()) >= 5, "the VK faults really happened"
+    assert sum(faults.values()) >= 3, "the VK faults really happened"  # bulk photos: fewer requests to hit
     assert sandbox.evotor.stats.get("faults") or sandbox.evotor.stats["errors"], "the Evotor faults happened"
     skus = [i["sku"] for i in sandbox.vk.items(shop.group_id) if not i["deleted"]]
     assert len(skus) == len(set(skus)), "no duplicate items"

@@ -56,7 +56,7 @@ class Applier(AlbumsMixin, PhotosMixin, CardsMixin):
         self.photos = photos
         self.progress = progress or (lambda done: None)
         self.result = ApplyResult()
-        self._upload_url: str | None = None
+        self._upload_url_cache: dict[bool, str] = {}  # bulk? -> the upload address while VK lets it serve again
         self._links: dict[p.Key, SyncLink] = {}
         self._albums: dict[p.AlbumKey, SyncAlbum] = {}
         self._titles: dict[p.Key, str] = {}

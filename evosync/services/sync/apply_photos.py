@@ -1,5 +1,15 @@
 """Photos for the items of a plan (a mixin of Applier): the bytes (Evotor image or default), uploads in a few
-threads, saves batched in ``execute`` where VK takes them, one photo per item."""
+threads, saves batched in ``execute`` where VK takes them, one photo per item.
+
+Two flows. **Bulk** (the default): ``market.getProductPhotoUploadServer(bulk=1)``, up to ``VK_PHOTO_BULK_FILES``
+photos in one upload, one ``market.saveProductPhotoBulk`` for them inside ``execute``: a new item costs its
+``market.add`` plus a fifth of a save. **Single** (the first release's): one upload and one
+``market.saveProductPhoto`` per photo. VK documents the bulk flow only in its API schema, so when VK refuses any
+step of it (the method unknown, too many files, the save refused inside ``execute``) the items concerned are
+done again in the single flow at once, and the merchant stays on it for ``VK_PHOTO_BULK_RETRY_HOURS``
+(``photo_flow.py``). Whether an upload address serves more than one upload is learnt too: refused a second time,
+every upload gets an address of its own, asked for 25 at a time in ``execute``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +21,11 @@ from pathlib import Path
 
 import requests
 
-from ...clients.errors import ImageError, VkApiError
+from ...clients.errors import ImageError, VkApiError, VkUploadRefused
 from ...clients.photos import prepare_product_image
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult
 from ...extensions import db
+from . import photo_flow
 from . import plan_model as p
 from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped, chunks
 
@@ -27,10 +38,22 @@ UPLOAD_THREADS = 4  # photo uploads in flight at once (the upload server is not 
 class PhotoSource:
     """Bytes ready for VK for a product: its Evotor image padded to 400x400, else the default photo."""
 
-    def __init__(self, default_path: str, download: Callable[[str], bytes] | None, image_urls: dict[p.Key, str]):
+    def __init__(
+        self,
+        default_path: str,
+        download: Callable[[str], bytes] | None,
+        image_urls: dict[p.Key, str],
+        *,
+        bulk_files: int = 0,
+    ):
         # Whether VK takes market.saveProductPhoto inside execute (unconfirmed): learnt once per run, see
         # Applier._save_photos; a refusal sends the saves as requests of their own for the rest of the run.
         self.saves_in_execute = True
+        # Photos per bulk upload; 0 = the single flow (set so for the rest of the run when VK refuses bulk).
+        self.bulk_files = bulk_files if bulk_files >= 2 else 0
+        self.fallback_reason: str | None = None  # why VK's refusal sent this run back to the single flow
+        # Whether an upload address takes more than one upload (unconfirmed): learnt per run.
+        self.urls_reusable = True
         self._default_path = default_path
         self._default: bytes | None = None
         self._download = download
@@ -59,6 +82,11 @@ class PhotoSource:
         return self.default_bytes(), "default"
 
 
+Upload = tuple[list[p.Create | p.Update], bool, Future]  # (its items, bulk?, future of (raw answer, photo keys))
+SINGLE_SAVE, BULK_SAVE = "market.saveProductPhoto", "market.saveProductPhotoBulk"
+MAX_UPLOAD_ROUNDS = 3  # a window's photos: its uploads, then at most two more for those VK sent back
+
+
 class PhotosMixin:
     """Needs from the Applier: ``client``, ``group_id``, ``owner_id``, ``photos``, ``result``, ``_run``, ``_links``."""
 
@@ -79,57 +107,105 @@ class PhotosMixin:
                 ready, uploads = pending
                 if index + 1 < len(windows):
                     pending = self._start_uploads(pool, windows[index + 1])
-                saves = []
-                for op, future in uploads:
-                    try:
-                        uploaded, used_key = future.result()
-                    except FATAL_ERRORS as exc:
-                        raise SyncStopped(exc) from exc
-                    except VkApiError as exc:
-                        self.result.uncertain = True
-                        log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
-                        continue
-                    saves.append(VkCall("market.saveProductPhoto", {"upload_response": uploaded}, tag=(op, used_key)))
-                db.session.commit()
-
-                def saved(result: VkCallResult, ready=ready) -> None:
-                    op, used_key = result.call.tag
-                    if result.error is not None:
-                        self._fail(op.desired.key, result.error)
-                        return
-                    value = result.value
-                    photo_id = int(value.get("photo_id") or value.get("id")) if isinstance(value, dict) else int(value)
-                    link = self._link(op.desired.key, op.desired.sku)
-                    link.vk_photo_id, link.photo_hash = photo_id, used_key
-                    self.result.photos_uploaded += 1
-                    ready.append((op, photo_id))
-
-                self._save_photos(saves, saved)
+                for _round in range(MAX_UPLOAD_ROUNDS):
+                    again = self._save_uploads(uploads, ready)
+                    if not again:
+                        break
+                    more_ready, uploads = self._start_uploads(pool, again)  # the flow VK takes, as now known
+                    ready.extend(more_ready)
+                else:
+                    self.result.uncertain = True  # refused three times over: the next pass tries again
                 self._send_items(ready)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _save_photos(self, saves: list[VkCall], saved: Callable[[VkCallResult], None]) -> None:
+    def _save_uploads(self, uploads: list[Upload], ready: list[tuple[p.Create | p.Update, int]]) -> list:
+        """Save what was uploaded; each saved photo's item joins ``ready``. Returns the items to upload again:
+        those VK's refusal of the bulk flow or of a reused upload address sent back."""
+        again: list[p.Create | p.Update] = []
+        saves = []
+        for group, bulk, future in uploads:
+            try:
+                uploaded, used_keys = future.result()
+            except FATAL_ERRORS as exc:
+                raise SyncStopped(exc) from exc
+            except VkUploadRefused as exc:
+                if exc.bad_url and self.photos.urls_reusable:
+                    self.photos.urls_reusable = False
+                    log.info(
+                        "vk refused an upload address used twice; one address per upload from now on",
+                        extra={"user_id": self.user_id},
+                    )
+                    again.extend(group)
+                elif bulk and not exc.bad_url:
+                    self._bulk_refused(f"upload refused: {exc.detail}")
+                    again.extend(group)
+                else:
+                    self.result.uncertain = True
+                    log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
+                continue
+            except VkApiError as exc:
+                self.result.uncertain = True
+                log.warning("photo upload failed", extra={"user_id": self.user_id, "error": exc.message})
+                continue
+            if bulk and not self.photos.bulk_files:
+                again.extend(group)  # uploaded in bulk before VK refused the flow: done again, one by one
+                continue
+            saves.append(
+                VkCall(BULK_SAVE if bulk else SINGLE_SAVE, {"upload_response": uploaded}, tag=(group, used_keys))
+            )
+        db.session.commit()
+
+        def saved(result: VkCallResult) -> None:
+            group, used_keys = result.call.tag
+            if result.error is not None:
+                for op in group:
+                    self._fail(op.desired.key, result.error)
+                return
+            photo_ids = _photo_ids(result.value, len(group))
+            if photo_ids is None:  # not one photo per file: which is whose cannot be told, none is used
+                self.result.uncertain = True
+                log.warning(
+                    "vk saved photos answer unreadable",
+                    extra={"user_id": self.user_id, "vk_method": result.call.method, "photos": len(group)},
+                )
+                return
+            for op, used_key, photo_id in zip(group, used_keys, photo_ids, strict=True):
+                link = self._link(op.desired.key, op.desired.sku)
+                link.vk_photo_id, link.photo_hash = photo_id, used_key
+                self.result.photos_uploaded += 1
+                ready.append((op, photo_id))
+
+        again.extend(self._save_photos(saves, saved))
+        return again
+
+    def _save_photos(self, saves: list[VkCall], saved: Callable[[VkCallResult], None]) -> list:
         """Save uploaded photos: in execute batches while VK takes them there, else one request each.
 
-        Whether VK accepts upload "save" methods inside execute is not documented. A save refused there (with
-        any error that is not a passing one) is sent again on its own; if that works, the rest of the run
-        sends its saves that way (each one a request of the 3/s budget instead of 1/25).
+        Whether VK accepts upload "save" methods inside execute is not documented. A single save refused there
+        (with any error that is not a passing one) is sent again on its own; if that works, the rest of the run
+        sends its saves that way (each one a request of the 3/s budget instead of 1/25). A bulk save refused
+        there, for any lasting reason, sends the merchant back to the single flow: its items are returned to
+        be uploaded again that way.
         """
         alone: list[VkCall] = []
+        again: list[p.Create | p.Update] = []
 
         def in_execute(result: VkCallResult) -> None:
             if result.error is None:
                 saved(result)
             elif isinstance(result.error, TRANSIENT_ERRORS):
                 self.result.uncertain = True
+            elif result.call.method == BULK_SAVE:
+                self._bulk_refused(f"{BULK_SAVE} in execute: VK error {result.error.code} {result.error.message}")
+                again.extend(result.call.tag[0])
             else:
                 alone.append(result.call)
 
-        if self.photos.saves_in_execute:
-            self._run(saves, in_execute, own_errors=True)
-        else:
-            alone = list(saves)
+        batched = [c for c in saves if c.method == BULK_SAVE or self.photos.saves_in_execute]
+        alone = [c for c in saves if c.method != BULK_SAVE and not self.photos.saves_in_execute]
+        if batched:
+            self._run(batched, in_execute, own_errors=True)
         for call in alone:
             try:
                 value = self.client.call(call.method, **call.params)
@@ -153,42 +229,98 @@ class PhotosMixin:
             saved(VkCallResult(call, value=value))
         if alone:
             db.session.commit()
+        return again
+
+    def _bulk_refused(self, reason: str) -> None:
+        """VK refused a step of the bulk flow: the single flow for the rest of the run, and remembered."""
+        if not self.photos.bulk_files:
+            return
+        self.photos.bulk_files = 0
+        self.photos.fallback_reason = reason
+        log.info(
+            "vk refused bulk photos; the single photo flow from now on",
+            extra={"user_id": self.user_id, "reason": reason},
+        )
+        photo_flow.remember_single_flow(self.user_id, reason)
 
     def _start_uploads(
         self, pool: ThreadPoolExecutor, window: list[p.Create | p.Update]
-    ) -> tuple[list[tuple[p.Create | p.Update, int]], list[tuple[p.Create | p.Update, Future]]]:
-        """(items whose saved photo is reusable, futures of (upload response, photo key) for the others)."""
+    ) -> tuple[list[tuple[p.Create | p.Update, int]], list[Upload]]:
+        """(items whose saved photo is reusable, the uploads started for the others: a few photos each in the
+        bulk flow, one each in the single flow)."""
         ready: list[tuple[p.Create | p.Update, int]] = []
-        uploads: list[tuple[p.Create | p.Update, Future]] = []
+        todo: list[p.Create | p.Update] = []
         for op in window:
             link = self._link(op.desired.key, op.desired.sku)
             if link.vk_photo_id and link.photo_hash == op.desired.photo_key:
                 ready.append((op, int(link.vk_photo_id)))  # saved on an earlier pass and not yet used elsewhere
-                continue
-            # Asking for the upload server is an API call like any other: a dead token or flood control stops
-            # the run with words for the merchant; a transient failure leaves this window to the next pass.
-            try:
-                upload_url = self._photo_upload_url()
-            except FATAL_ERRORS as exc:
-                raise SyncStopped(exc) from exc
-            except VkApiError as exc:
-                self.result.uncertain = True
-                log.warning("photo upload server unavailable", extra={"user_id": self.user_id, "error": exc.message})
-                return ready, []
-            uploads.append((op, pool.submit(self._upload_one, upload_url, op.desired)))
+            else:
+                todo.append(op)
+        bulk = bool(self.photos.bulk_files)
+        groups = list(chunks(todo, self.photos.bulk_files)) if bulk else [[op] for op in todo]
+        if not groups:
+            return ready, []
+        # Asking for upload addresses is an API call like any other: a dead token or flood control stops the
+        # run with words for the merchant; a transient failure leaves these photos to the next pass.
+        try:
+            urls = self._upload_urls(len(groups), bulk)
+        except FATAL_ERRORS as exc:
+            raise SyncStopped(exc) from exc
+        except VkApiError as exc:
+            self.result.uncertain = True
+            log.warning("photo upload server unavailable", extra={"user_id": self.user_id, "error": exc.message})
+            return ready, []
+        if len(urls) < len(groups):
+            self.result.uncertain = True  # some addresses were not given: those photos wait for the next pass
+        uploads = [
+            (group, bulk, pool.submit(self._upload_group, url, group, bulk))
+            for group, url in zip(groups, urls, strict=False)
+        ]
         return ready, uploads
 
-    def _upload_one(self, upload_url: str, desired: p.Desired) -> tuple[str, str]:
-        """In an upload thread: the photo's bytes uploaded with the thread's own HTTP session (no database)."""
+    def _upload_group(self, upload_url: str, group: list[p.Create | p.Update], bulk: bool) -> tuple[str, list[str]]:
+        """In an upload thread: the photos' bytes uploaded with the thread's own HTTP session (no database)."""
         uploader = getattr(self._thread_state, "uploader", None)
         if uploader is None:
             uploader = copy.copy(self.client)
             uploader.session = requests.Session()
             self._thread_state.uploader = uploader
-        data, used_key = self.photos.photo_for(desired)
-        return uploader.upload_photo_file(upload_url, data), used_key
+        prepared = [self.photos.photo_for(op.desired) for op in group]
+        if bulk:
+            uploaded = uploader.upload_photo_files(upload_url, [data for data, _ in prepared])
+        else:
+            uploaded = uploader.upload_photo_file(upload_url, prepared[0][0])
+        return uploaded, [used_key for _, used_key in prepared]
 
-    def _photo_upload_url(self) -> str:
-        if self._upload_url is None:
-            self._upload_url = self.client.photo_upload_url(abs(self.group_id))
-        return self._upload_url
+    def _upload_urls(self, count: int, bulk: bool) -> list[str]:
+        """``count`` upload addresses: the run's one address while VK lets it serve many uploads, else fresh
+        ones, 25 to an execute. Fewer come back when VK refused some of them for a passing reason."""
+        if self.photos.urls_reusable:
+            url = self._upload_url_cache.get(bulk)
+            if url is None:
+                url = self._upload_url_cache[bulk] = self.client.photo_upload_url(abs(self.group_id), bulk=bulk)
+            return [url] * count
+        params = {"group_id": abs(self.group_id), **({"bulk": 1} if bulk else {})}
+        urls: list[str] = []
+
+        def got(result: VkCallResult) -> None:
+            if isinstance(result.value, dict) and result.value.get("upload_url"):
+                urls.append(str(result.value["upload_url"]))
+
+        self._run([VkCall("market.getProductPhotoUploadServer", params) for _ in range(count)], got)
+        return urls
+
+
+def _photo_ids(value, expected: int) -> list[int] | None:
+    """The photo ids of a save's answer (one for saveProductPhoto, one per file for the bulk save), or None."""
+    values = value if isinstance(value, list) else [value]
+    if len(values) != expected:
+        return None
+    ids = []
+    for one in values:
+        raw = (one.get("photo_id") or one.get("id")) if isinstance(one, dict) else one
+        try:
+            ids.append(int(raw))
+        except (TypeError, ValueError):
+            return None
+    return ids

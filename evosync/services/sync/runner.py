@@ -21,6 +21,7 @@ from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
 from ..connection_problems import NotConnectedError
 from ..connections import evotor_client_for, get_evotor_connection, record_failure, vk_client_for
 from ..vk_catalog.refresh import refresh_vk_catalog
+from . import photo_flow
 from . import plan_model as p
 from .apply import Applier
 from .apply_common import ApplyResult, SyncStopped
@@ -127,7 +128,12 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
         conn = _usable_vk_connection(user_id)
         group_id = int(conn.group_id)
         client = vk_client_for(conn)
-        photos = PhotoSource(current_app.config["VK_DEFAULT_PHOTO_PATH"], _image_downloader(user_id), {})
+        photos = PhotoSource(
+            current_app.config["VK_DEFAULT_PHOTO_PATH"],
+            _image_downloader(user_id),
+            {},
+            bulk_files=photo_flow.bulk_files_for(user_id),
+        )
         probe_variants_mode(user_id, conn, client)  # counted in client.requests_made
         for pass_no in range(MAX_PASSES + 1):  # the last pass only re-reads VK, so the mirror ends up true
             refresh = refresh_vk_catalog(user_id)
@@ -152,6 +158,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
             )
             result = applier.apply(plan, allow_removals=allow_removals)
             total.merge(result)
+        run.details = {**(run.details or {}), "photos": _photo_flow_details(photos)}
         _finish(run, total, requests + client.requests_made, waiting)
     except SyncStopped as stop:
         db.session.rollback()
@@ -288,6 +295,15 @@ def _counts(run: SyncRun, total: ApplyResult, requests: int) -> None:
         "cards_grouped": total.cards_grouped,
         "cards_ungrouped": total.cards_ungrouped,
         "properties_created": total.properties_created,
+    }
+
+
+def _photo_flow_details(photos: PhotoSource) -> dict:
+    """For operators (the run's details): the photo flow the run ended on and, if VK refused bulk, why."""
+    return {
+        "flow": "bulk" if photos.bulk_files else "single",
+        "bulk_refused": photos.fallback_reason,
+        "upload_address_reused": photos.urls_reusable,
     }
 
 
