@@ -161,6 +161,11 @@ def split_execute_response(calls: Sequence[VkCall], response: Any, execute_error
     return results
 
 
+def upload_server_call(group_id: int, *, bulk: bool = False) -> VkCall:
+    """The call that asks for a product-photo upload address (alone, or 25 to an ``execute``)."""
+    return VkCall("market.getProductPhotoUploadServer", {"group_id": group_id, **({"bulk": 1} if bulk else {})})
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the connection was never made, so not even a write can have reached VK."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -312,10 +317,8 @@ class VkClient:
 
         Whether VK lets one address take many uploads is not documented; the sync finds out (apply_photos.py).
         """
-        params: dict[str, Any] = {"group_id": group_id}
-        if bulk:
-            params["bulk"] = 1
-        return self.call("market.getProductPhotoUploadServer", **params)["upload_url"]
+        ask = upload_server_call(group_id, bulk=bulk)
+        return self.call(ask.method, **ask.params)["upload_url"]
 
     def upload_photo_file(self, upload_url: str, image_bytes: bytes) -> str:
         """Upload one prepared photo; the raw JSON to hand to market.saveProductPhoto (batchable in execute)."""

@@ -23,7 +23,7 @@ import requests
 
 from ...clients.errors import ImageError, VkApiError, VkUploadRefused
 from ...clients.photos import prepare_product_image
-from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult
+from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, upload_server_call
 from ...extensions import db
 from . import photo_flow
 from . import plan_model as p
@@ -188,7 +188,8 @@ class PhotosMixin:
         there, for any lasting reason, sends the merchant back to the single flow: its items are returned to
         be uploaded again that way.
         """
-        alone: list[VkCall] = []
+        batched = [c for c in saves if c.method == BULK_SAVE or self.photos.saves_in_execute]
+        alone = [c for c in saves if c.method != BULK_SAVE and not self.photos.saves_in_execute]
         again: list[p.Create | p.Update] = []
 
         def in_execute(result: VkCallResult) -> None:
@@ -202,8 +203,6 @@ class PhotosMixin:
             else:
                 alone.append(result.call)
 
-        batched = [c for c in saves if c.method == BULK_SAVE or self.photos.saves_in_execute]
-        alone = [c for c in saves if c.method != BULK_SAVE and not self.photos.saves_in_execute]
         if batched:
             self._run(batched, in_execute, own_errors=True)
         for call in alone:
@@ -300,14 +299,13 @@ class PhotosMixin:
             if url is None:
                 url = self._upload_url_cache[bulk] = self.client.photo_upload_url(abs(self.group_id), bulk=bulk)
             return [url] * count
-        params = {"group_id": abs(self.group_id), **({"bulk": 1} if bulk else {})}
         urls: list[str] = []
 
         def got(result: VkCallResult) -> None:
             if isinstance(result.value, dict) and result.value.get("upload_url"):
                 urls.append(str(result.value["upload_url"]))
 
-        self._run([VkCall("market.getProductPhotoUploadServer", params) for _ in range(count)], got)
+        self._run([upload_server_call(abs(self.group_id), bulk=bulk) for _ in range(count)], got)
         return urls
 
 

@@ -20,10 +20,9 @@ KEY = "evosync:vk:photo-single-flow:{user_id}"
 
 
 def bulk_files_for(user_id: int) -> int:
-    """Photos per bulk upload for this merchant's next run; 0 = the single flow."""
-    files = int(current_app.config.get("VK_PHOTO_BULK_FILES", 5))
-    if files < 2:
-        return 0
+    """Photos per bulk upload for this merchant's next run (PhotoSource takes below 2 as the single flow); 0 while
+    VK's refusal is remembered."""
+    files = current_app.config["VK_PHOTO_BULK_FILES"]
     try:
         if get_redis().exists(KEY.format(user_id=user_id)):
             return 0
@@ -35,7 +34,7 @@ def bulk_files_for(user_id: int) -> int:
 
 def remember_single_flow(user_id: int, reason: str) -> None:
     """VK refused the bulk flow for this merchant: the single flow for the next VK_PHOTO_BULK_RETRY_HOURS."""
-    hours = float(current_app.config.get("VK_PHOTO_BULK_RETRY_HOURS", 24))
+    hours = current_app.config["VK_PHOTO_BULK_RETRY_HOURS"]
     try:
         get_redis().set(KEY.format(user_id=user_id), reason[:500], ex=max(60, int(hours * 3600)))
     except redis.RedisError as exc:
