@@ -23,6 +23,8 @@ VK_REMOVED = Readings(
     deleted_returned=True,
     grouped_need_variants=True,
     evotor_auth_header="x-authorization",
+    photo_bulk_max_files=2,
+    upload_url_reuse=False,
 )
 ALL_OTHER = Readings(
     hidden_availability=1,
@@ -36,6 +38,8 @@ ALL_OTHER = Readings(
     evotor_auth_header="bearer",
     order_callbacks="repeated_out_of_order",
     vk_decrements_stock=True,
+    photo_bulk="unknown_method",
+    photo_bulk_in_execute=False,
 )
 PROFILES = [
     pytest.param(Readings(), id="readings-default"),
@@ -57,6 +61,10 @@ STORY_READINGS = [
     pytest.param(Readings(grouped_need_variants=True), id="grouped-need-variants"),
     pytest.param(Readings(evotor_auth_header="x-authorization"), id="evotor-x-authorization-only"),
     pytest.param(Readings(evotor_auth_header="bearer"), id="evotor-bearer-only"),
+    pytest.param(Readings(photo_bulk="unknown_method"), id="photo-bulk-unknown"),
+    pytest.param(Readings(photo_bulk_max_files=2), id="photo-bulk-two-files"),
+    pytest.param(Readings(photo_bulk_in_execute=False), id="photo-bulk-refused-in-execute"),
+    pytest.param(Readings(upload_url_reuse=False), id="upload-address-once"),
 ]
 
 

@@ -7,6 +7,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+CALL_PREFIX = "call:"
+
 
 class Faults:
     """Decides, request by request, whether an emulator should misbehave and how.
@@ -15,7 +17,9 @@ class Faults:
     one-shot faults queued with ``push`` (optionally only for one method/path), then random
     faults with probability ``rate`` picked from ``kinds`` by a seeded RNG, so a run is reproducible.
     The kind strings are the emulator's business ("5xx", "429", "6", "timeout" ...); this class
-    never interprets them.
+    interprets only one thing about them: a pushed kind starting with ``call:`` (``"call:9"``) is meant for one
+    call, not a request, so ``draw`` leaves it to ``draw_call`` (the VK emulator fails that call alone, inside
+    an ``execute`` batch too, as VK reports a per-method error there).
     """
 
     def __init__(self, seed: int = 0):
@@ -48,6 +52,8 @@ class Faults:
 
     def push(self, kind: str, method: str | None = None) -> None:
         """Queue a one-shot fault for the next request (of ``method`` only, when given)."""
+        if kind.startswith(CALL_PREFIX) and method is None:
+            raise ValueError(f"a call fault ({kind!r}) needs the method it is for")
         with self._lock:
             self._pushed.append((kind, method))
 
@@ -67,6 +73,8 @@ class Faults:
         """Return the fault kind to apply to this request, or None for a normal answer."""
         with self._lock:
             for index, (kind, only_for) in enumerate(self._pushed):
+                if kind.startswith(CALL_PREFIX):
+                    continue
                 if only_for is None or only_for == method:
                     del self._pushed[index]
                     self.injected[kind] += 1
@@ -75,6 +83,16 @@ class Faults:
                 kind = self._rng.choice(self._kinds)
                 self.injected[kind] += 1
                 return kind
+            return None
+
+    def draw_call(self, method: str) -> str | None:
+        """The call fault pushed for ``method`` (its kind without ``call:``), taken once; else None."""
+        with self._lock:
+            for index, (kind, only_for) in enumerate(self._pushed):
+                if kind.startswith(CALL_PREFIX) and only_for == method:
+                    del self._pushed[index]
+                    self.injected[kind] += 1
+                    return kind[len(CALL_PREFIX) :]
             return None
 
     @property

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from evosync.clients.vk import WRITE_METHODS
+from evosync.sandbox.faults import CALL_PREFIX
 from evosync.sandbox.vk_model import (
     BULK_PHOTO_SAVE,
     ERROR_FAULTS,
@@ -81,6 +82,7 @@ class ProtocolMixin:
                 body = self._execute(params, ctx, calls)
             else:
                 try:
+                    self._call_fault(method)
                     body = {"response": self._dispatch(method, params, ctx)}
                 except VkApiError as exc:
                     body = self._error_body(exc, method, params)
@@ -113,7 +115,7 @@ class ProtocolMixin:
         fault = self.faults.draw(method)
         if fault is None and isinstance(calls, list):
             # A fault pushed for one method also hits an execute batch that contains it.
-            pending_methods = {m for _, m in self.faults.pending if m}
+            pending_methods = {m for k, m in self.faults.pending if m and not k.startswith(CALL_PREFIX)}
             for call in calls:
                 if call.method in pending_methods:
                     fault = self.faults.draw(call.method)
@@ -146,6 +148,7 @@ class ProtocolMixin:
                     raise VkApiError(13, "execute cannot be called from execute")
                 if call.method == BULK_PHOTO_SAVE and not self.readings.photo_bulk_in_execute:
                     raise VkApiError(15, "Access denied: this method is not available in execute")
+                self._call_fault(call.method)
                 if call.method in PHOTO_SAVE_METHODS and not self.readings.photo_saves_in_execute:
                     # One reading of VK: upload "save" methods are not available inside execute. The code
                     # is a guess (none is documented); EvoSync must not depend on which one it is.
@@ -159,6 +162,15 @@ class ProtocolMixin:
         if errors:
             body["execute_errors"] = errors
         return body
+
+    def _call_fault(self, method: str) -> None:
+        """Fail this one call if a call fault was pushed for its method (VK's per-method errors in execute)."""
+        kind = self.faults.draw_call(method)
+        if kind is None:
+            return
+        faults = self._stats["faults"]
+        faults[CALL_PREFIX + kind] = faults.get(CALL_PREFIX + kind, 0) + 1
+        raise VkApiError(int(kind))
 
     def _count_method(self, method: str) -> None:
         methods = self._stats["methods"]

@@ -49,3 +49,60 @@ def test_every_product_gets_its_own_photo_under_each_bulk_reading(fast_vk, sandb
     assert again.status == RunStatus.SUCCEEDED
     assert again.details["photos"]["flow"] == flow, "the next run starts on the flow VK took"
     assert sandbox.vk.stats["writes"] == writes, "an unchanged re-sync writes nothing"
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [pytest.param(r.values[0], id=r.id) for r in BULK_READINGS if r.values[1] == "bulk"],  # bulk saves are sent
+    indirect=True,
+)
+@pytest.mark.parametrize("code", [9, 14], ids=["flood-control", "captcha"])
+def test_a_merchant_error_on_a_bulk_save_stops_the_run_without_leaving_the_bulk_flow(fast_vk, sandbox, code):
+    """Flood control or a captcha on a bulk save inside execute is about the merchant, not the method: the run
+    stops with words for the merchant, no refusal of the bulk flow is remembered, and the next run publishes in
+    bulk what is left."""
+    from evosync.extensions import db
+    from evosync.models import VkConnection
+
+    shop = open_shop(sandbox, n_products=40, seed=12)
+    sandbox.vk.faults.push(f"call:{code}", method="market.saveProductPhotoBulk")
+    run = run_sync(shop.user_id)
+    assert run.status == RunStatus.FAILED
+    assert sandbox.vk.stats["faults"].get(f"call:{code}") == 1, "the fault hit one bulk save inside execute"
+    assert photo_flow.single_flow_reason(shop.user_id) is None, "no refusal of the bulk flow remembered"
+    assert sandbox.vk.stats["methods"].get("market.saveProductPhoto", 0) == 0, "nothing redone in the single flow"
+
+    conn = db.session.scalar(db.select(VkConnection).filter_by(user_id=shop.user_id))
+    conn.paused_until = None  # the flood pause over (a captcha leaves the connection as it was)
+    db.session.commit()
+    again = run_sync(shop.user_id)
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert again.details["photos"]["flow"] == "bulk"
+    assert mismatches(sandbox, shop.user_id, shop.group_id) == []
+    assert sandbox.vk.stats["methods"].get("market.saveProductPhoto", 0) == 0
+
+
+def test_without_redis_the_run_uses_the_single_flow(app):
+    """Whether VK refused the bulk flow lately is in Redis; without Redis the run takes the flow VK always takes."""
+    from evosync.redis_conn import make_redis
+    from tests.services import free_port
+
+    app.extensions["evosync_redis"] = make_redis(f"redis://127.0.0.1:{free_port()}/0")
+    assert photo_flow.bulk_files_for(1) == 0
+    photo_flow.remember_single_flow(1, "refused")  # logged, not raised
+    assert photo_flow.single_flow_reason(1) is None
+
+
+@pytest.mark.parametrize("files", [0, 1])
+def test_bulk_files_below_two_is_the_single_flow(fast_vk, sandbox, files):
+    """VK_PHOTO_BULK_FILES below 2 turns the bulk flow off: every photo by the single flow, nothing remembered."""
+    fast_vk.config["VK_PHOTO_BULK_FILES"] = files
+    shop = open_shop(sandbox, n_products=12, seed=13)
+    run = run_sync(shop.user_id)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.details["photos"]["flow"] == "single"
+    methods = sandbox.vk.stats["methods"]
+    assert methods.get("market.saveProductPhotoBulk", 0) == 0
+    assert methods.get("market.saveProductPhoto", 0) >= 10
+    assert photo_flow.single_flow_reason(shop.user_id) is None
+    assert mismatches(sandbox, shop.user_id, shop.group_id) == []

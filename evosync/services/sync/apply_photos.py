@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from ...clients.errors import ImageError, VkApiError, VkUploadRefused
+from ...clients.errors import ImageError, VkAccessDenied, VkApiError, VkUploadRefused
 from ...clients.photos import prepare_product_image
 from ...clients.vk import EXECUTE_MAX_CALLS, VkCall, VkCallResult, upload_server_call
 from ...extensions import db
@@ -185,8 +185,8 @@ class PhotosMixin:
         Whether VK accepts upload "save" methods inside execute is not documented. A single save refused there
         (with any error that is not a passing one) is sent again on its own; if that works, the rest of the run
         sends its saves that way (each one a request of the 3/s budget instead of 1/25). A bulk save refused
-        there, for any lasting reason, sends the merchant back to the single flow: its items are returned to
-        be uploaded again that way.
+        there, for any other lasting reason, sends the merchant back to the single flow: its items are returned
+        to be uploaded again that way. Token, rights, flood and captcha errors stop the run (SyncStopped).
         """
         batched = [c for c in saves if c.method == BULK_SAVE or self.photos.saves_in_execute]
         alone = [c for c in saves if c.method != BULK_SAVE and not self.photos.saves_in_execute]
@@ -195,6 +195,13 @@ class PhotosMixin:
         def in_execute(result: VkCallResult) -> None:
             if result.error is None:
                 saved(result)
+            elif isinstance(result.error, FATAL_ERRORS) and not isinstance(result.error, VkAccessDenied):
+                # The token, flood control or a captcha: about the merchant, not the method. The run stops; no
+                # refusal of the bulk flow is remembered. "Access denied" (15) stays a refusal of the method in
+                # execute: it is how VK would word that (a guess); were the rights really gone, the save sent
+                # on its own stops the run just after.
+                db.session.commit()
+                raise SyncStopped(result.error)
             elif isinstance(result.error, TRANSIENT_ERRORS):
                 self.result.uncertain = True
             elif result.call.method == BULK_SAVE:
