@@ -287,7 +287,8 @@ def _epoch(value: dt.datetime | None) -> float | None:
 
 
 def collect_rows(merchants: list[Merchant], sandbox: SandboxProcess) -> None:
-    """Each merchant's run row and what its VK community holds, against the links the run published."""
+    """Each merchant's run row and what its VK community holds, against the links the run made (published, or
+    published as unavailable: out of stock items stay in VK)."""
     import sqlalchemy as sa
 
     from evosync.extensions import db
@@ -299,7 +300,8 @@ def collect_rows(merchants: list[Merchant], sandbox: SandboxProcess) -> None:
         published = set(
             db.session.scalars(
                 sa.select(SyncLink.sku).where(
-                    SyncLink.user_id == merchant.user_id, SyncLink.status == LinkStatus.PUBLISHED
+                    SyncLink.user_id == merchant.user_id,
+                    SyncLink.status.in_((LinkStatus.PUBLISHED, LinkStatus.UNAVAILABLE)),
                 )
             )
         )
