@@ -479,8 +479,8 @@ def _summarize(merchants: list[Merchant], figures: dict) -> dict:
 def table(rounds: list[dict]) -> str:
     lines = [
         "| workers | items/s | wall s | wait p50/p95/max s | done p50/p95/max s | run p50 s | pace med/min | "
-        "ok | err 6 | max/1s | peak RSS MB (worker+horse) | peak PSS MB | CPU s: workers / sandbox / mariadbd / redis / bench "
-        "| busy |",
+        "ok | err 6 | max/1s | peak RSS MB (worker+horse) | peak PSS MB | "
+        "CPU s: workers / sandbox / mariadbd / redis / bench | busy |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
