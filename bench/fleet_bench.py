@@ -100,16 +100,17 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-def horses_of(pid: int) -> list[int]:
-    """The work horse(s) an RQ worker has forked: children that lead their own process group (RQ's horse calls
-    setpgrp; the scheduler process the worker may fork does not)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid and int(fields[2]) == int(entry.name):
-                    found.append(int(entry.name))
+def horses_of(pids: list[int]) -> dict[int, list[int]]:
+    """The work horse(s) each RQ worker has forked: children that lead their own process group (RQ's horse calls
+    setpgrp; the scheduler process a worker may fork does not). Children from /proc/<pid>/task/<pid>/children."""
+    found: dict[int, list[int]] = {}
+    for pid in pids:
+        found[pid] = []
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    if int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[2]) == int(child):
+                        found[pid].append(int(child))
     return found
 
 
@@ -181,9 +182,10 @@ class WorkerPool:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
+            horses_by_worker = horses_of([p.pid for p in self.procs])
             for n, proc in enumerate(self.procs):
                 with contextlib.suppress(OSError):
-                    horses = horses_of(proc.pid)
+                    horses = horses_by_worker[proc.pid]
                     worker = rss_mb(proc.pid)
                     horse = sum(rss_mb(child) for child in horses)
                     self.peak_worker_mb[n] = max(self.peak_worker_mb[n], worker)
@@ -200,8 +202,8 @@ class WorkerPool:
     def wait_idle(self, timeout: float = 30) -> None:
         """Until no worker has a work horse left (a horse's CPU counts for its worker once reaped)."""
         deadline = time.monotonic() + timeout
-        while any(horses_of(p.pid) for p in self.procs) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while any(horses_of([p.pid for p in self.procs]).values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self._stop.set()
@@ -214,7 +216,7 @@ class WorkerPool:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                for child in horses_of(proc.pid):
+                for child in horses_of([proc.pid])[proc.pid]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(child, signal.SIGKILL)
                 proc.kill()
@@ -428,6 +430,8 @@ def _measure(
         "cpu_s": cpu,
         "worker_cpu_s": worker_cpu,
         "machine_busy": round((busy_after - busy_before) / max(1, total_after - total_before), 3),
+        # The share of the cores the measured processes used: the rest of "busy" was someone else's.
+        "ours_busy": round(sum(cpu.values()) / wall / (os.cpu_count() or 1), 3),
         "cores": os.cpu_count(),
         "worker_peak_rss_mb": [round(x) for x in pool.peak_total_mb],
         "worker_peak_parent_mb": round(max(pool.peak_worker_mb, default=0)),
@@ -480,7 +484,7 @@ def table(rounds: list[dict]) -> str:
     lines = [
         "| workers | items/s | wall s | wait p50/p95/max s | done p50/p95/max s | run p50 s | pace med/min | "
         "ok | err 6 | max/1s | peak RSS MB (worker+horse) | peak PSS MB | "
-        "CPU s: workers / sandbox / mariadbd / redis / bench | busy |",
+        "CPU s: workers / sandbox / mariadbd / redis / bench | cores busy: ours / all |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
@@ -493,7 +497,7 @@ def table(rounds: list[dict]) -> str:
             f"{r['error_6']} | {r['max_requests_in_1s']} | {max(r['worker_peak_rss_mb'], default=0)} "
             f"({r['worker_peak_parent_mb']}+{r['worker_peak_horse_mb']}) | {max(r['worker_peak_pss_mb'], default=0)} | "
             f"{cpu['workers']} / {cpu['sandbox']} / {cpu.get('mariadbd', '-')} / {cpu.get('redis-server', '-')} / "
-            f"{cpu['bench']} | {round(100 * r['machine_busy'])} % of {r['cores']} |"
+            f"{cpu['bench']} | {round(100 * r['ours_busy'])} % / {round(100 * r['machine_busy'])} % of {r['cores']} |"
         )
     return "\n".join(lines)
 
