@@ -14,6 +14,8 @@ enqueues one ``sync_job`` per merchant on the ``high`` queue. Measured until eve
 * per merchant, its VK requests during its run / its run's duration / 3 (the share of its token's 3/s it used),
   from the sandbox's per-token log; error 6 (too many requests per second) over the whole round (must be 0) and
   the most requests any token made in any 1-second window (must be <= 3);
+* how long an Evotor webhook's drainer job, woken (``wake_drainer``) just after the fleet's requests, queued
+  behind the syncs on the same ``high`` queue;
 * peak RSS of each worker (the RQ worker and the work horse it forks per job, sampled from /proc);
 * CPU seconds (utime+stime from /proc/<pid>/stat) of the workers (their reaped horses included), the sandbox,
   mariadbd, redis-server and this process, and how busy the machine's cores were: where scaling stops, and why.
@@ -53,6 +55,7 @@ from bench.common import (
 
 GROUP_BASE = 940_001
 POLL_SECONDS = 0.2
+PSS_EVERY = 5  # samples (of POLL_SECONDS) between PSS readings
 VK_PER_SECOND = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FINISHED = ("succeeded", "partial", "failed", "cancelled", "waiting_confirmation")
@@ -181,7 +184,9 @@ class WorkerPool:
         self._thread.start()
 
     def _sample(self) -> None:
+        tick = 0
         while not self._stop.is_set():
+            tick += 1
             horses_by_worker = horses_of([p.pid for p in self.procs])
             for n, proc in enumerate(self.procs):
                 with contextlib.suppress(OSError):
@@ -191,8 +196,9 @@ class WorkerPool:
                     self.peak_worker_mb[n] = max(self.peak_worker_mb[n], worker)
                     self.peak_horse_mb[n] = max(self.peak_horse_mb[n], horse)
                     self.peak_total_mb[n] = max(self.peak_total_mb[n], worker + horse)
-                    pss = pss_mb(proc.pid) + sum(pss_mb(child) for child in horses)
-                    self.peak_pss_mb[n] = max(self.peak_pss_mb[n], pss)
+                    if tick % PSS_EVERY == 1:  # PSS walks the page tables: ~2 ms a 150 MB process, so 1 s apart
+                        pss = pss_mb(proc.pid) + sum(pss_mb(child) for child in horses)
+                        self.peak_pss_mb[n] = max(self.peak_pss_mb[n], pss)
             self._stop.wait(POLL_SECONDS)
 
     def cpu_seconds(self) -> list[float]:
@@ -257,6 +263,36 @@ def request_all(merchants: list[Merchant]) -> None:
         merchant.run_id = run.id
 
 
+def wake_drainer_probe() -> float:
+    """Right after the fleet's requests: an Evotor webhook's way in (``wake_drainer``: the catalog event drainer
+    on ``high``). Its job waits in the same FIFO queue; when it started is read back by :func:`drainer_wait`."""
+    from evosync.services.evotor_events.queue import wake_drainer
+
+    asked = time.time()
+    wake_drainer()
+    return asked
+
+
+def drainer_wait(asked: float) -> float | None:
+    """Seconds from the probe's request to its drainer job's start (RQ's own started_at), None if not found."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from evosync.queues import HIGH, get_queue
+    from evosync.services.evotor_events.queue import DRAIN_JOB
+
+    queue = get_queue(HIGH)
+    registry = FinishedJobRegistry(queue=queue)
+    starts = [
+        job.started_at
+        for job in Job.fetch_many(registry.get_job_ids(), connection=queue.connection)
+        if job is not None and job.func_name == DRAIN_JOB and job.started_at
+    ]
+    if not starts:
+        return None
+    return round(min(_epoch(s.replace(tzinfo=None) if s.tzinfo else s) for s in starts) - asked, 2)
+
+
 def wait_all(merchants: list[Merchant], timeout: float) -> float:
     """Poll the runs until all have finished; notes when each was first seen running and finished. The end."""
     import sqlalchemy as sa
@@ -269,7 +305,8 @@ def wait_all(merchants: list[Merchant], timeout: float) -> float:
     while True:
         db.session.rollback()  # a fresh view of what the workers committed
         now = time.time()
-        rows = db.session.execute(sa.select(SyncRun.id, SyncRun.status).where(SyncRun.id.in_(by_run))).all()
+        waiting = [m.run_id for m in merchants if m.finished is None]
+        rows = db.session.execute(sa.select(SyncRun.id, SyncRun.status).where(SyncRun.id.in_(waiting))).all()
         for run_id, status in rows:
             merchant = by_run[run_id]
             if status != "queued" and merchant.started is None:
@@ -395,12 +432,14 @@ def _measure(
     t0 = time.time()
     request_all(merchants)
     requested_s = time.time() - t0
+    probe = wake_drainer_probe()
     log(f"fleet: {len(merchants)} syncs requested in {requested_s:.1f} s; waiting for them")
     # Generous: VK's pace alone needs ~(2 x P / 25 + 4) / 3 s a merchant, spread over the workers.
     limit = timeout or 120 + len(merchants) * (2 * n_products / 25 + 10) / 3
     end = wait_all(merchants, limit)
     wall = end - t0
     pool.wait_idle()
+    drain_wait = drainer_wait(probe)
 
     busy_after, total_after = machine_ticks()
     cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in others.items()}
@@ -422,6 +461,8 @@ def _measure(
         "workers": pool.count,
         "wall_s": round(wall, 1),
         "requested_s": round(requested_s, 2),
+        # An Evotor webhook's drainer job asked for just after the fleet's syncs: how long it queued behind them.
+        "drainer_wait_s": drain_wait,
         "vk_requests": vk_after["requests"] - vk_before["requests"],
         "vk_calls": vk_after["calls"] - vk_before["calls"],
         "vk_errors": errors,
@@ -482,10 +523,11 @@ def _summarize(merchants: list[Merchant], figures: dict) -> dict:
 
 def table(rounds: list[dict]) -> str:
     lines = [
-        "| workers | items/s | wall s | wait p50/p95/max s | done p50/p95/max s | run p50 s | pace med/min | "
+        "| workers | items/s | wall s | wait p50/p95/max s | done p50/p95/max s | run p50 s | drainer wait s | "
+        "pace med/min | "
         "ok | err 6 | max/1s | peak RSS MB (worker+horse) | peak PSS MB | "
         "CPU s: workers / sandbox / mariadbd / redis / bench | cores busy: ours / all |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
         cpu = r["cpu_s"]
@@ -493,6 +535,7 @@ def table(rounds: list[dict]) -> str:
             f"| {r['workers']} | {r['items_per_s']} | {r['wall_s']} | "
             f"{r['wait']['p50']} / {r['wait']['p95']} / {r['wait']['max']} | "
             f"{r['done']['p50']} / {r['done']['p95']} / {r['done']['max']} | {r['run']['p50']} | "
+            f"{r['drainer_wait_s']} | "
             f"{r['pace']['median']:.2f} / {r['pace']['min']:.2f} | {r['succeeded']}/{r['merchants']} | "
             f"{r['error_6']} | {r['max_requests_in_1s']} | {max(r['worker_peak_rss_mb'], default=0)} "
             f"({r['worker_peak_parent_mb']}+{r['worker_peak_horse_mb']}) | {max(r['worker_peak_pss_mb'], default=0)} | "

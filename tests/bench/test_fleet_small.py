@@ -63,6 +63,8 @@ def test_six_merchants_through_three_workers_publish_everything_at_vk_pace(servi
     # Three at a time: the last merchants waited for a first sync to end; nobody waited for more than two.
     assert result["wait"]["max"] >= result["run"]["p50"] * 0.5
     assert result["wait"]["max"] <= 3 * result["run"]["max"] + 5
+    # The catalog event drainer woken just after the six requests queued behind them on the same queue.
+    assert result["drainer_wait_s"] is not None and result["drainer_wait_s"] >= 0
     assert len(result["worker_peak_rss_mb"]) == WORKERS and min(result["worker_peak_rss_mb"]) > 50
     assert result["cpu_s"]["workers"] > 0 and result["cpu_s"]["sandbox"] > 0
     assert "| 3 |" in fleet_bench.table([result])
