@@ -198,9 +198,16 @@ class Services:
 class SandboxProcess:
     """The sandbox in a child process (``python -m bench.common sandbox``) with the given VK accounts."""
 
-    def __init__(self, vk_accounts: dict[str, int] | None = None, evotor_page_size: int = 1000, readings: str = ""):
+    def __init__(
+        self,
+        vk_accounts: dict[str, int] | None = None,
+        evotor_page_size: int = 1000,
+        readings: str = "",
+        token_log: bool = False,
+    ):
         self.vk_accounts = dict(vk_accounts or {})
         self.readings = readings  # evosync/sandbox/readings.py, as "name=value,..."
+        self.token_log = token_log  # record every VK request's token and time (VkTokenLog, /_bench/vk/tokens)
         self.evotor_page_size = evotor_page_size
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -221,6 +228,7 @@ class SandboxProcess:
                 str(self.port),
                 "--readings",
                 self.readings,
+                *(["--token-log"] if self.token_log else []),
                 *vk,
             ],
             cwd=ROOT,
@@ -263,6 +271,54 @@ class SandboxProcess:
     def vk_stats(self) -> dict:
         return self.stats()["vk"]
 
+    def vk_tokens(self) -> dict[str, dict]:
+        """Per VK token: requests, first/last request (epoch seconds), most requests in any 1 s (``token_log``)."""
+        return requests.get(self.base_url + "/_bench/vk/tokens", timeout=60).json()
+
+    def vk_items(self, group_id: int) -> list[dict]:
+        """Every item of the community, removed ones included (the sandbox's control endpoint)."""
+        return requests.get(self.base_url + "/_sandbox/vk/items", params={"group_id": group_id}, timeout=60).json()
+
+
+class VkTokenLog:
+    """Every VK API request's token and arrival time, taken under the emulator's lock (the moment its 3/s window
+    is checked), so the figures are what VK would see per token: the sandbox's own stats are totals only."""
+
+    def __init__(self, vk_state):
+        self.vk = vk_state
+        self.times: dict[str, list[tuple[float, float]]] = {}  # token -> [(monotonic, epoch)]
+        original = vk_state.handle_request
+
+        def logged(method, raw_params, vk_base):
+            with vk_state.lock:  # an RLock: handle_request takes it again and checks the window inside
+                token = raw_params.get("access_token", "")
+                self.times.setdefault(token, []).append((time.monotonic(), time.time()))
+                return original(method, raw_params, vk_base)
+
+        vk_state.handle_request = logged
+
+    def summary(self, window: float = 1.0) -> dict[str, dict]:
+        with self.vk.lock:
+            copied = {token: list(times) for token, times in self.times.items()}
+        return {token: token_figures(times, window) for token, times in copied.items()}
+
+
+def token_figures(times: Sequence[tuple[float, float]], window: float = 1.0) -> dict:
+    """Requests, first and last arrival (epoch) and the most arrivals in any ``window`` seconds (monotonic)."""
+    stamps = sorted(t for t, _ in times)
+    most, low = 0, 0
+    for high, now in enumerate(stamps):
+        while now - stamps[low] >= window:  # the emulator's rule: a stamp leaves the window after exactly 1 s
+            low += 1
+        most = max(most, high - low + 1)
+    epochs = [e for _, e in times]
+    return {
+        "requests": len(stamps),
+        "first": min(epochs) if epochs else None,
+        "last": max(epochs) if epochs else None,
+        "max_in_1s": most,
+    }
+
 
 def serve_sandbox(argv: Sequence[str]) -> int:
     """The sandbox process: VK accounts from ``--vk token:group_id``, then serve until SIGTERM."""
@@ -270,11 +326,17 @@ def serve_sandbox(argv: Sequence[str]) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--vk", action="append", default=[], help="token:group_id (a user administering a community)")
     parser.add_argument("--readings", default="", help="open behaviours to follow (evosync/sandbox/readings.py)")
+    parser.add_argument("--token-log", action="store_true", help="record VK requests per token (/_bench/vk/tokens)")
     args = parser.parse_args(argv)
+    from flask import jsonify
+
     from evosync.sandbox import Sandbox, readings
 
     sandbox = Sandbox(seed=1, port=args.port)
     sandbox.set_readings(readings.parse(args.readings))
+    if args.token_log:
+        token_log = VkTokenLog(sandbox.vk)
+        sandbox.app.add_url_rule("/_bench/vk/tokens", "bench_vk_tokens", lambda: jsonify(token_log.summary()))
     for spec in args.vk:
         token, group_id = spec.rsplit(":", 1)
         sandbox.vk.add_user(token)

@@ -3,12 +3,17 @@
     python -m bench.run                      # the full set (sizes below; about 30 minutes on 2 cores)
     python -m bench.run --quick              # small sizes, one run each, no RESULTS.md: a smoke test
     python -m bench.run --only sync --only webhook --runs 1
+    python -m bench.run --only fleet --runs 1   # the fleet (not in the default set: ~25 min at its full size)
 
 Full-run plan (chosen so that ``make bench`` fits in about 30 minutes on 2 cores): first sync of 10,000
 products 3 times, each followed by the unchanged and the 1 %-changed re-syncs (~6.5 min a run: VK's floor
 alone is ~4.5 min); first sync of 2,000 products 3 times (~1.2 min each); mirror refresh of 50,000 products
 3 times on SQLite and 3 times on MariaDB (~1 min each); products page 3 x 30 s, /health 3 x 10 s and webhook
 intake 3 x 10 s on one gunicorn + MariaDB target (~1.5 min to set up).
+
+The fleet benchmark (``fleet_bench.py``: many merchants' first syncs through real RQ workers) runs only when asked
+for with ``--only fleet``: at its size here (200 merchants x 100 products, 4 and 8 workers) it takes ~20 minutes
+more, and its full size (200 x 500, 1 to 8 workers) over an hour.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench import load_bench, mirror_bench, sync_bench, webhook_bench
+from bench import fleet_bench, load_bench, mirror_bench, sync_bench, webhook_bench
 from bench.common import ROOT, Services, log
 
 BENCHES = ("sync", "mirror", "load", "webhook")
+OPTIONAL = ("fleet",)  # run only when named with --only
 FULL = {
     "sync_sizes": [10_000, 2_000],
     "sync_changes_for": {10_000},
@@ -35,6 +41,9 @@ FULL = {
     "page_seconds": 30,
     "health_seconds": 10,
     "webhook_seconds": 10,
+    "fleet_merchants": 200,
+    "fleet_products": 100,
+    "fleet_workers": [4, 8],
     "runs": 3,
 }
 QUICK = {
@@ -45,6 +54,9 @@ QUICK = {
     "page_seconds": 2,
     "health_seconds": 1,
     "webhook_seconds": 2,
+    "fleet_merchants": 6,
+    "fleet_products": 30,
+    "fleet_workers": [1, 3],
     "runs": 1,
 }
 
@@ -78,7 +90,7 @@ def run_all(only: tuple[str, ...], plan: dict, runs: int) -> dict:
     info = machine()
     results: dict = {}
     rows: list[dict] = []
-    with Services(mariadb=bool({"mirror", "load", "webhook"} & set(only))) as services:
+    with Services(mariadb=bool({"mirror", "load", "webhook", "fleet"} & set(only))) as services:
         if "sync" in only:
             sync = sync_bench.run(services, plan["sync_sizes"], runs, plan["sync_changes_for"])
             results["sync"] = sync
@@ -107,6 +119,14 @@ def run_all(only: tuple[str, ...], plan: dict, runs: int) -> dict:
                     webhook = webhook_bench.run(target, plan["webhook_seconds"], runs)
                     results["webhook"] = webhook
                     rows += webhook_bench.judge(webhook)
+        if "fleet" in only:
+            fleet = fleet_bench.run(
+                services, plan["fleet_merchants"], plan["fleet_products"], plan["fleet_workers"], runs
+            )
+            # Per-merchant rows stay out of RESULTS.md (hundreds): `python -m bench.fleet_bench --json` keeps them.
+            rounds = [{k: v for k, v in r.items() if k != "per_merchant"} for r in fleet["rounds"]]
+            results["fleet"] = {"rounds": rounds}
+            rows += fleet_bench.judge(fleet)
     info["load_after"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {"machine": info, "results": results, "rows": rows, "seconds": round(time.monotonic() - started)}
 
@@ -163,6 +183,8 @@ def write_results(report: dict, path: Path, notes: str = "") -> None:
     results = report["results"]
     if "sync" in results:
         parts += ["## Sync details (medians)", "", _sync_details(results["sync"]), ""]
+    if "fleet" in results:
+        parts += ["## Fleet rounds", "", fleet_bench.table(results["fleet"]["rounds"]), ""]
     parts += ["## Raw figures", "", "```json", json.dumps(results, indent=1, default=str), "```", ""]
     path.write_text("\n".join(parts))
 
@@ -170,7 +192,9 @@ def write_results(report: dict, path: Path, notes: str = "") -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run each, RESULTS.md left alone")
-    parser.add_argument("--only", action="append", choices=BENCHES, help="run only these (repeatable)")
+    parser.add_argument(
+        "--only", action="append", choices=BENCHES + OPTIONAL, help="run only these (repeatable; fleet only so)"
+    )
     parser.add_argument("--runs", type=int, help="runs per benchmark (default 3; 1 with --quick)")
     parser.add_argument(
         "--results",
