@@ -186,6 +186,11 @@ def load_config(instance_path: str) -> dict:
         "EVOTOR_API_URL": env_str("EVOTOR_API_URL", "https://api.evotor.ru").rstrip("/"),
         "EVOTOR_TIMEOUT": env_float("EVOTOR_TIMEOUT", 15.0),
         "EVOTOR_IMAGE_CHECKS_PER_REFRESH": env_int("EVOTOR_IMAGE_CHECKS_PER_REFRESH", 1000, minimum=0),
+        # Evotor documents no request rate: ours per token until its 429s teach a lower one (services/evotor_pace.py)
+        "EVOTOR_RATE_LIMIT_PER_SECOND": env_int("EVOTOR_RATE_LIMIT_PER_SECOND", 20, minimum=1),
+        "EVOTOR_RATE_LEARNT_HOURS": env_float("EVOTOR_RATE_LEARNT_HOURS", 24.0),
+        # A 429 asking to wait at most this long is waited out; a longer one pauses the merchant's Evotor work
+        "EVOTOR_RETRY_AFTER_MAX_WAIT": env_float("EVOTOR_RETRY_AFTER_MAX_WAIT", 60.0),
         "VK_API_URL": env_str("VK_API_URL", "https://api.vk.com/method").rstrip("/"),
         "VK_API_VERSION": env_str("VK_API_VERSION", "5.199"),
         "VK_TIMEOUT": env_float("VK_TIMEOUT", 15.0),

@@ -73,6 +73,11 @@ class EvotorClient:
     Lists are generators over Evotor's cursor pages. Transient failures (5xx, timeouts, dropped
     connections) are retried ``max_retries`` times with exponential backoff and jitter; everything
     else becomes an :class:`~evosync.clients.errors.EvotorError` subclass at once.
+
+    Pace: every API request takes a slot of ``limiter`` first (image downloads do not: they are files, which
+    Evotor may serve from elsewhere). A 429 whose Retry-After is at most ``rate_wait_max`` seconds is waited out
+    and the request sent again (``max_retries`` times), after telling the limiter to slow down (its optional
+    ``slow_down()``); a longer one (Evotor's documented 30 minutes) raises EvotorRateLimited at once.
     """
 
     def __init__(
@@ -85,6 +90,8 @@ class EvotorClient:
         max_retries: int = 3,
         backoff: float = 0.5,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD,
+        limiter: Any = None,
+        rate_wait_max: float = 0.0,
     ):
         self._token = token
         self.base_url = base_url.rstrip("/")
@@ -93,6 +100,8 @@ class EvotorClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_download_bytes = max_download_bytes
+        self.limiter = limiter  # acquire(timeout) -> slot, finish(slot), optional slow_down(); None: no pace
+        self.rate_wait_max = rate_wait_max
 
     def __repr__(self) -> str:  # never show the token
         return f"EvotorClient(base_url={self.base_url!r})"
@@ -134,7 +143,7 @@ class EvotorClient:
         # The token goes only to Evotor's own API host, never to a CDN or other host in an image url.
         headers = self._headers() if url.startswith(self.base_url + "/") else {}
         headers.pop("Accept", None)
-        response = self._send("GET", url, headers=headers, stream=True)
+        response = self._send("GET", url, headers=headers, stream=True, paced=False)
         try:
             self._raise_for_status(response, store_id=None)
             declared = response.headers.get("Content-Length")
@@ -189,20 +198,37 @@ class EvotorClient:
         raise EvotorBadResponse(f"{path}: more than {MAX_PAGES} pages")
 
     def _get_json(self, path: str, params: dict | None = None, store_id: str | None = None) -> Any:
-        response = self._send("GET", self.base_url + path, headers=self._headers(), params=params)
-        try:
-            self._raise_for_status(response, store_id=store_id)
+        for attempt in range(self.max_retries + 1):
+            response = self._send("GET", self.base_url + path, headers=self._headers(), params=params)
             try:
-                return response.json()
-            except ValueError as exc:
-                raise EvotorBadResponse(f"{path}: answer is not JSON") from exc
-        finally:
-            response.close()
+                try:
+                    self._raise_for_status(response, store_id=store_id)
+                except EvotorRateLimited as exc:
+                    if exc.retry_after > self.rate_wait_max or attempt >= self.max_retries:
+                        raise
+                    self._wait_out(exc.retry_after, path)
+                    continue
+                try:
+                    return response.json()
+                except ValueError as exc:
+                    raise EvotorBadResponse(f"{path}: answer is not JSON") from exc
+            finally:
+                response.close()
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One HTTP request with the client's retry policy for transient failures."""
+    def _wait_out(self, seconds: float, path: str) -> None:
+        """A short 429: the limiter slows down for everyone using this token, then this request waits."""
+        slow_down = getattr(self.limiter, "slow_down", None)
+        if slow_down is not None:
+            slow_down()
+        log.info("evotor 429 on %s: waiting %.1f s as asked", path, seconds)
+        time.sleep(seconds)
+
+    def _send(self, method: str, url: str, *, paced: bool = True, **kwargs: Any) -> requests.Response:
+        """One HTTP request with the client's retry policy for transient failures (each try paced)."""
         attempt = 0
         while True:
+            slot = self.limiter.acquire() if paced and self.limiter is not None else None
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
@@ -213,6 +239,9 @@ class EvotorClient:
                     return response
                 failure = f"HTTP {response.status_code}"
                 response.close()
+            finally:
+                if slot is not None:
+                    self.limiter.finish(slot)
             if attempt >= self.max_retries:
                 raise EvotorTransientError(
                     f"{method} {_path_of(url)}: {failure} after {attempt + 1} attempts",

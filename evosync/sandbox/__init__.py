@@ -92,12 +92,19 @@ class Sandbox:
     @property
     def readings(self) -> Readings:
         """The open behaviours both emulators currently follow (see readings.py)."""
-        return Readings(**{**self.vk.readings.__dict__, "evotor_auth_header": self.evotor.auth_header})
+        return Readings(
+            **{
+                **self.vk.readings.__dict__,
+                "evotor_auth_header": self.evotor.auth_header,
+                "evotor_retry_after": self.evotor.retry_after_reading,
+            }
+        )
 
     def set_readings(self, readings: Readings) -> None:
         """Follow ``readings`` from now on (``reset()`` goes back to the defaults)."""
         self.vk.readings = readings
         self.evotor.auth_header = readings.evotor_auth_header
+        self.evotor.retry_after_reading = readings.evotor_retry_after
 
     def seed_demo(self) -> dict:
         """Create the demo merchant (see server.seed_demo); returns its tokens, stores and group id."""

@@ -90,6 +90,12 @@ class EvotorState:
         self.images_list_shape = "paged"
         # Which token header the API accepts (a reading, see readings.py): "both", "x-authorization", "bearer".
         self.auth_header = "both"
+        # Evotor's request rate per token (undocumented; 0 = none) and how its 429 says when to come back (a
+        # reading): "seconds" (Retry-After: retry_after_seconds) or "absent" (no header: "30 minutes").
+        self.rate_limit_per_second = 0
+        self.retry_after_reading = "seconds"
+        self._windows: dict[str, deque[float]] = {}
+        self.rate_limited = 0  # 429s answered for the rate (not injected faults)
 
     def reset(self) -> None:
         """Forget every account, store, product, fault, counter and setting (cursors become invalid)."""
@@ -434,6 +440,24 @@ class EvotorState:
             return {"id": record["id"], "url": url, "meta": meta, "createdAt": created, "updatedAt": updated}
         meta = {"extension": "png", "file_size": len(png), "width": width, "height": height}
         return {"id": record["id"], "url": url, "meta": meta, "created_at": created, "updated_at": updated}
+
+    def over_rate(self, token: str) -> bool:
+        """Whether this request of ``token`` goes over the emulated rate (counted in the window if not)."""
+        if not self.rate_limit_per_second:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            window = self._windows.setdefault(token, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= self.rate_limit_per_second:
+                self.rate_limited += 1
+                return True
+            window.append(now)
+            return False
+
+    def rate_limit_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)} if self.retry_after_reading == "seconds" else {}
 
     def _count(self, method: str, path: str, route: str, status: int) -> None:
         with self._lock:

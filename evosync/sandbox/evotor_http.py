@@ -132,6 +132,8 @@ def create_evotor_blueprint(state: EvotorState) -> Blueprint:
             if not _accept_ok(request.headers.get("Accept"), state.strict_accept):
                 raise EvotorApiError(406, f"Not Acceptable: use Accept: {V2_MEDIA_TYPE}")
             user_id = authorize()
+            if state.over_rate(_token_from_request(state.auth_header) or ""):
+                raise EvotorApiError(429, "Too Many Requests", headers=state.rate_limit_headers())
             with state._lock:
                 body = view(user_id)
             response = _json(body)

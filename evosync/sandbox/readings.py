@@ -122,6 +122,14 @@ READINGS: tuple[Reading, ...] = (
         "Evotor's cloud SDK (github.com/evotor/evotor-cloud-java-sdk) sends `X-Authorization: <token>`; "
         "the current REST overview on developer.evotor.ru speaks of `Authorization: Bearer <token>`",
     ),
+    Reading(
+        "evotor_retry_after",
+        ("seconds", "absent"),
+        "Above its request rate Evotor answers 429 with `Retry-After: <seconds>` (how long until a request is "
+        "taken again), or with no Retry-After at all (then its documented 'resume after 30 minutes' holds)",
+        "developer.evotor.ru (rest_overview / doc_errors_returned.md): 429 Too Many Requests, 'resume after "
+        "30 minutes'; no rate and no Retry-After documented",
+    ),
     # VK orders (issue 23; docs/VK_READINGS.md rows 7-8)
     Reading(
         "order_callbacks",
@@ -176,6 +184,7 @@ class Readings:
     group_items_with_id: str = "adds"
     grouped_need_variants: bool = False
     evotor_auth_header: str = "both"
+    evotor_retry_after: str = "seconds"
     order_callbacks: str = "once"
     vk_decrements_stock: bool = False
 

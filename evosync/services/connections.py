@@ -46,6 +46,7 @@ from .connection_problems import (
     is_not_found,
     vk_error_message,
 )
+from .evotor_pace import evotor_pace_for
 from .refreshes import request_catalog_refresh
 from .vkid_tokens import METHOD_VKID, ensure_fresh_token, token_refresher_for
 
@@ -69,7 +70,13 @@ def evotor_client(token: str, *, session: requests.Session | None = None, max_re
     """An Evotor client for a raw cloud token, configured from EVOTOR_API_URL / EVOTOR_TIMEOUT."""
     cfg = current_app.config
     return EvotorClient(
-        token, cfg["EVOTOR_API_URL"], session=session, timeout=cfg["EVOTOR_TIMEOUT"], max_retries=max_retries
+        token,
+        cfg["EVOTOR_API_URL"],
+        session=session,
+        timeout=cfg["EVOTOR_TIMEOUT"],
+        max_retries=max_retries,
+        limiter=evotor_pace_for(token),
+        rate_wait_max=cfg["EVOTOR_RETRY_AFTER_MAX_WAIT"],
     )
 
 

@@ -121,7 +121,7 @@ def _refresh(
         log.warning("catalog refresh: Evotor auth failed", extra={"user_id": user_id, "status": exc.status})
     except EvotorRateLimited as exc:
         db.session.rollback()
-        summary.paused_until = _pause(user_id, exc.retry_after)
+        summary.paused_until = pause_evotor(user_id, exc.retry_after)
         summary.status = PAUSED
         summary.reason = f"Evotor rate limit: paused until {summary.paused_until:%Y-%m-%d %H:%M:%S} UTC"
         log.warning("catalog refresh: Evotor rate limit", extra={"user_id": user_id, "retry_after": exc.retry_after})
@@ -162,7 +162,8 @@ def _mark_broken(user_id: int, exc: EvotorAuthError) -> None:
     db.session.commit()
 
 
-def _pause(user_id: int, retry_after: float) -> dt.datetime:
+def pause_evotor(user_id: int, retry_after: float) -> dt.datetime:
+    """Evotor answered 429: no Evotor work for this merchant for ``retry_after`` seconds (committed). Until when."""
     conn = _connection(user_id)
     until = utcnow() + dt.timedelta(seconds=max(1.0, retry_after))
     conn.paused_until = until

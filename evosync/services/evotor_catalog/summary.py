@@ -18,6 +18,7 @@ def N_(message: str) -> str:
 
 CHUNK_SIZE = 500
 DEFAULT_IMAGE_CHECKS_PER_REFRESH = 1000
+ALL_IMAGES = 2**31 - 1  # a refresh's image budget when every image due must be looked up
 
 # Outcomes of one user's refresh.
 OK = "ok"

@@ -28,6 +28,7 @@ from ...extensions import db
 from . import photo_flow
 from . import plan_model as p
 from .apply_common import FATAL_ERRORS, TRANSIENT_ERRORS, SyncStopped, chunks
+from .image_lookup import ImageLookup
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class PhotoSource:
         image_urls: dict[p.Key, str],
         *,
         bulk_files: int = 0,
+        lookup: ImageLookup | None = None,
     ):
         # Whether VK takes market.saveProductPhoto inside execute (unconfirmed): learnt once per run, see
         # Applier._save_photos; a refusal sends the saves as requests of their own for the rest of the run.
@@ -58,6 +60,8 @@ class PhotoSource:
         self._default: bytes | None = None
         self._download = download
         self._urls = image_urls
+        # Images still due in the mirror, looked up in the upload threads before their item's photo is made.
+        self.lookup = lookup
 
     def use_image_urls(self, image_urls: dict[p.Key, str]) -> None:
         """The Evotor image address of each product, as the latest mirror read has them."""
@@ -69,11 +73,19 @@ class PhotoSource:
         return self._default
 
     def photo_for(self, desired: p.Desired) -> tuple[bytes, str]:
-        """(bytes, photo key actually used): a failed download falls back to the default, retried next run."""
-        url = self._urls.get(desired.key)
-        if desired.image_key and url and self._download is not None:
+        """(bytes, photo key actually used): a failed download falls back to the default, retried next run.
+
+        An image still due in the mirror is looked up first (``lookup``): the photo is then the image Evotor has
+        now, and its key the one the next plan computes from the mirror (ImageLookup.take writes it there).
+        """
+        found = self.lookup.image_of(desired.key) if self.lookup is not None else None
+        if found is not None:
+            key, url = found
+        else:
+            key, url = (desired.photo_key if desired.image_key else None), self._urls.get(desired.key)
+        if key and url and self._download is not None:
             try:
-                return prepare_product_image(self._download(url)), desired.photo_key
+                return prepare_product_image(self._download(url)), key
             except (ImageError, Exception) as exc:  # any failure of the image: the item still gets published
                 log.warning(
                     "product image unusable, default photo used",
@@ -154,6 +166,8 @@ class PhotosMixin:
             saves.append(
                 VkCall(BULK_SAVE if bulk else SINGLE_SAVE, {"upload_response": uploaded}, tag=(group, used_keys))
             )
+        if self.photos.lookup is not None:
+            self.photos.lookup.take()  # images found for these photos: in the mirror before the photos are used
         db.session.commit()
 
         def saved(result: VkCallResult) -> None:

@@ -16,10 +16,14 @@ from flask_babel import gettext
 
 from ... import locks
 from ...clients.errors import VkApiError, VkAuthError, VkFloodControl, VkMarketDisabled
+from ...clients.evotor import EvotorClient
 from ...extensions import db
 from ...models import ConnectionState, RunStatus, SyncRun, VkConnection, utcnow
+from ...queues import enqueue_in
 from ..connection_problems import NotConnectedError
 from ..connections import evotor_client_for, get_evotor_connection, record_failure, vk_client_for
+from ..evotor_catalog.refresh import pause_evotor
+from ..refreshes import CATALOG_JOB, REFRESH_TIMEOUT
 from ..vk_catalog.refresh import refresh_vk_catalog
 from . import photo_flow
 from . import plan_model as p
@@ -27,6 +31,7 @@ from .apply import Applier
 from .apply_common import ApplyResult, SyncStopped
 from .apply_photos import PhotoSource
 from .dead_runs import SYNC_LOCK, close_abandoned, run_abandoned
+from .image_lookup import ImageLookup, images_due
 from .loader import load_plan_input
 from .plan import build_plan
 from .variants_mode import probe_variants_mode
@@ -128,11 +133,14 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
         conn = _usable_vk_connection(user_id)
         group_id = int(conn.group_id)
         client = vk_client_for(conn)
+        evotor = _evotor_client(user_id)
+        lookup = ImageLookup(_unless_paused(user_id, evotor), user_id)
         photos = PhotoSource(
             current_app.config["VK_DEFAULT_PHOTO_PATH"],
-            _image_downloader(user_id),
+            evotor.download if evotor is not None else None,
             {},
             bulk_files=photo_flow.bulk_files_for(user_id),
+            lookup=lookup,
         )
         probe_variants_mode(user_id, conn, client)  # counted in client.requests_made
         for pass_no in range(MAX_PASSES + 1):  # the last pass only re-reads VK, so the mirror ends up true
@@ -142,6 +150,7 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
                 raise RunFailed(refresh.message or "The VK market could not be read.")
             data, image_urls = load_plan_input(user_id, group_id)
             photos.use_image_urls(image_urls)
+            lookup.use_due(images_due(user_id))
             plan = build_plan(data)
             allow_removals = confirm_removals or not guard_holds(plan)
             if pass_no == 0:
@@ -158,7 +167,9 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
             )
             result = applier.apply(plan, allow_removals=allow_removals)
             total.merge(result)
-        run.details = {**(run.details or {}), "photos": _photo_flow_details(photos)}
+        run.details = {**(run.details or {}), "photos": _photo_flow_details(photos), "images": lookup.summary()}
+        if lookup.stopped_for is not None:
+            _images_after_pause(user_id, lookup.stopped_for)
         _finish(run, total, requests + client.requests_made, waiting)
     except SyncStopped as stop:
         db.session.rollback()
@@ -231,13 +242,43 @@ class RunFailed(Exception):
     """The run cannot go on; the message is for the merchant."""
 
 
-def _image_downloader(user_id: int):
-    conn = get_evotor_connection(user_id)
+def _evotor_client(user_id: int) -> EvotorClient | None:
+    """The merchant's Evotor client (image downloads and look-ups), or None when Evotor is not connected."""
     try:
-        client = evotor_client_for(conn)
+        return evotor_client_for(get_evotor_connection(user_id))
     except NotConnectedError:
         return None
-    return client.download
+
+
+def _image_downloader(user_id: int):
+    client = _evotor_client(user_id)
+    return client.download if client is not None else None
+
+
+def _unless_paused(user_id: int, client: EvotorClient | None) -> EvotorClient | None:
+    """The client for image look-ups, unless Evotor asked us to pause (a 429) and the pause is not over."""
+    conn = get_evotor_connection(user_id)
+    if client is None or conn is None or (conn.paused_until and conn.paused_until > utcnow()):
+        return None
+    return client
+
+
+def _images_after_pause(user_id: int, retry_after: float) -> None:
+    """Evotor stopped this run's image look-ups for ``retry_after`` seconds: the items left went out with the
+    default photo. Evotor's work for the merchant pauses that long, then one refresh checks every image due and
+    a sync follows, which puts those photos right (not the hourly refreshes, 1,000 images at a time)."""
+    until = pause_evotor(user_id, retry_after)
+    delay = max(1.0, (until - utcnow()).total_seconds()) + 5
+    enqueue_in(
+        delay,
+        CATALOG_JOB,
+        user_id,
+        sync_after=True,
+        all_images=True,
+        title=f"Evotor images after a pause, user {user_id}",
+        timeout=REFRESH_TIMEOUT,
+    )
+    log.info("image look-ups resume after evotor's pause", extra={"user_id": user_id, "delay_seconds": round(delay)})
 
 
 def _record_plan(run: SyncRun, plan: p.Plan) -> None:

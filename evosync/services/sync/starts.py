@@ -27,6 +27,7 @@ from ...queues import HIGH, enqueue, enqueue_in
 from ...redis_conn import get_redis
 from ..eligibility import user_skip_reason, vk_skip_reason
 from ..evotor_catalog.refresh import refresh_catalog
+from ..evotor_catalog.summary import ALL_IMAGES
 from ..evotor_catalog.summary import FAILED as REFRESH_FAILED
 from ..refreshes import REFRESH_CATALOG
 from .dead_runs import close_abandoned, run_abandoned, sync_job_id
@@ -144,11 +145,11 @@ def request_automatic_sync(user_id: int, trigger: str, *, respect_auto_sync: boo
 # --------------------------------------------------------------------------------------------- after a refresh
 
 
-def refresh_catalog_then_sync(user_id: int, *, sync_after: bool = True) -> dict[str, Any]:
+def refresh_catalog_then_sync(user_id: int, *, sync_after: bool = True, all_images: bool = False) -> dict[str, Any]:
     """Refresh the merchant's Evotor mirror (under their lock: ``coalesced`` when another refresh holds it); then,
-    when it went well, ask for their sync."""
+    when it went well, ask for their sync. ``all_images``: look up every image due, not the usual share."""
     locks.clear_queued(REFRESH_CATALOG, user_id)  # from now on a new request queues a follow-up
-    summary = refresh_catalog(user_id)
+    summary = refresh_catalog(user_id, image_checks=ALL_IMAGES if all_images else None)
     result = summary.as_dict()
     if summary.ok and sync_after:
         result["sync"] = request_automatic_sync(user_id, "schedule")
