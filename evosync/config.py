@@ -203,6 +203,9 @@ def load_config(instance_path: str) -> dict:
         "VK_DEFAULT_PHOTO_PATH": default_photo,
         "VK_PHOTO_BULK_FILES": env_int("VK_PHOTO_BULK_FILES", 5, minimum=0),
         "VK_PHOTO_BULK_RETRY_HOURS": env_float("VK_PHOTO_BULK_RETRY_HOURS", 24.0),
+        # A sync job stops starting new photo windows after this long and queues its next run behind the other
+        # merchants' syncs (0: every run to its end). services/sync/runner.py
+        "SYNC_SLICE_SECONDS": env_float("SYNC_SLICE_SECONDS", 60.0),
         "VK_ID_CLIENT_ID": env_str("VK_ID_CLIENT_ID"),
         "VK_ID_CLIENT_SECRET": env_str("VK_ID_CLIENT_SECRET"),
         "VK_ID_URL": env_str("VK_ID_URL", "https://id.vk.com").rstrip("/"),

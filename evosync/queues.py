@@ -54,9 +54,12 @@ def enqueue(
     timeout: int = 600,
     retries: int = 0,
     retry_intervals: tuple[int, ...] = (10, 60, 300),
+    at_front: bool = False,
     **kwargs: Any,
 ) -> Job | None:
     """Enqueue a job (its function or dotted path), or run it inline when RUN_JOBS_INLINE is set.
+
+    ``at_front``: ahead of the jobs already waiting in that queue (a short job that must not wait behind syncs).
 
     Returns the RQ job, or None when it ran inline.
     """
@@ -65,7 +68,7 @@ def enqueue(
         _run_inline(func, *args, **kwargs)
         return None
     return get_queue(queue).enqueue(
-        func, *args, **_job_options(func, title, job_id, timeout, retries, retry_intervals), **kwargs
+        func, *args, **_job_options(func, title, job_id, timeout, retries, retry_intervals), at_front=at_front, **kwargs
     )
 
 

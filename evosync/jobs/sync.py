@@ -11,7 +11,7 @@ from typing import Any
 from rq import get_current_job
 
 from ..services.sync.runner import run_sync
-from ..services.sync.starts import debounced_sync, recover_stalled_syncs
+from ..services.sync.starts import debounced_sync, recover_stalled_syncs, request_sync
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,12 @@ log = logging.getLogger(__name__)
 def sync_job(user_id: int, run_id: int | None = None, trigger: str = "manual", confirm_removals: bool = False):
     job = get_current_job()
     log.info("sync job", extra={"user_id": user_id, "run_id": run_id, "job_id": job.id if job else None})
-    run = run_sync(user_id, run_id=run_id, trigger=trigger, confirm_removals=confirm_removals)
-    return {"run_id": run.id, "status": run.status}
+    run = run_sync(user_id, run_id=run_id, trigger=trigger, confirm_removals=confirm_removals, time_slice=True)
+    result = {"run_id": run.id, "status": run.status}
+    if (run.details or {}).get("continues"):  # its time slice ran out: the rest waits its turn behind others
+        next_run, _created = request_sync(user_id, trigger=run.trigger or trigger)
+        result["continued_by"] = next_run.id
+    return result
 
 
 def debounced_sync_job(user_id: int) -> dict[str, Any]:

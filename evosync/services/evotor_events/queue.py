@@ -129,7 +129,8 @@ def _set_marker_and_enqueue(force: bool) -> None:
     elif not redis.set(DRAIN_MARKER, "1", nx=True, ex=DRAIN_MARKER_TTL):
         return  # a drain is already wanted
     try:
-        enqueue(DRAIN_JOB, queue=HIGH, title="Apply queued Evotor catalog events", retries=2)
+        # Ahead of queued syncs: the events are seconds of work, and the syncs they lead to wait for them.
+        enqueue(DRAIN_JOB, queue=HIGH, title="Apply queued Evotor catalog events", retries=2, at_front=True)
     except Exception:
         redis.delete(DRAIN_MARKER)  # no job is coming: the next event (or the sweep) tries again
         raise

@@ -48,8 +48,11 @@ class Applier(AlbumsMixin, PhotosMixin, CardsMixin):
         client: VkClient,
         photos: PhotoSource,
         progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
     ):
         self.user_id = user_id
+        # time.monotonic() after which no new window of photo items starts (the run's slice, runner.py)
+        self.deadline = deadline
         self.group_id = group_id
         self.owner_id = -abs(group_id)
         self.client = client

@@ -127,6 +127,8 @@ class CardsMixin:
                     and link.status != LinkStatus.ERROR
                 ):
                     item_ids.append(int(link.vk_item_id))
+            if len(item_ids) < len(op.members) and self.result.sliced:
+                continue  # members left for the next run (the slice ran out): the card is grouped whole then
             if len(item_ids) < len(op.members):
                 self.result.uncertain = True  # a member's write did not go through: the next pass adds it
             if len(item_ids) < 2:

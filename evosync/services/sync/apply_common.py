@@ -45,6 +45,7 @@ class ApplyResult:
     properties_created: int = 0  # VK properties and property variants
     calls: int = 0
     uncertain: bool = False  # some write's fate is unknown, or a batch failed for a passing reason
+    sliced: int = 0  # items with a photo to make left for the next run: the run's time slice was used up
     failures: dict = field(default_factory=dict)  # "store:product" -> {"title", "reason"}
     succeeded: set = field(default_factory=set)  # "store:product" written fine (clears an earlier pass's failure)
 
@@ -68,6 +69,7 @@ class ApplyResult:
         self.failures.update(other.failures)
         self.succeeded |= other.succeeded
         self.failed = len(self.failures)
+        self.sliced = other.sliced
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -100,7 +101,8 @@ MAX_UPLOAD_ROUNDS = 3  # a window's photos: its uploads, then at most two more f
 
 
 class PhotosMixin:
-    """Needs from the Applier: ``client``, ``group_id``, ``owner_id``, ``photos``, ``result``, ``_run``, ``_links``."""
+    """Needs from the Applier: ``client``, ``group_id``, ``owner_id``, ``photos``, ``result``, ``_run``, ``_links``,
+    ``deadline``."""
 
     def _with_photos(self, ops: list[p.Create | p.Update], plan: p.Plan) -> None:
         """Upload, save and use photos window by window: each item gets its own photo id.
@@ -117,6 +119,10 @@ class PhotosMixin:
             pending = self._start_uploads(pool, windows[0])
             for index in range(len(windows)):
                 ready, uploads = pending
+                if index + 1 < len(windows) and self.deadline is not None and time.monotonic() >= self.deadline:
+                    # The run's time slice is used up: this window is the last; the next run does the rest.
+                    self.result.sliced = sum(len(w) for w in windows[index + 1 :])
+                    windows = windows[: index + 1]
                 if index + 1 < len(windows):
                     pending = self._start_uploads(pool, windows[index + 1])
                 for _round in range(MAX_UPLOAD_ROUNDS):
@@ -128,6 +134,8 @@ class PhotosMixin:
                 else:
                     self.result.uncertain = True  # refused three times over: the next pass tries again
                 self._send_items(ready)
+                if index + 1 >= len(windows):
+                    break  # the last window (of all, or of the run's slice)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from flask import current_app
@@ -102,9 +103,18 @@ def start_run(user_id: int, trigger: str = "manual", dry_run: bool = False) -> S
 
 
 def run_sync(
-    user_id: int, *, run_id: int | None = None, trigger: str = "manual", confirm_removals: bool = False
+    user_id: int,
+    *,
+    run_id: int | None = None,
+    trigger: str = "manual",
+    confirm_removals: bool = False,
+    time_slice: bool = False,
 ) -> SyncRun:
     """Run a sync to the end and return its SyncRun row; never raises for VK or Evotor trouble.
+
+    With ``time_slice`` (the sync job) a run stops starting new photo windows after SYNC_SLICE_SECONDS and
+    says so in ``details["continues"]``: the job then queues the next run behind the other merchants' syncs, so
+    one large catalog never holds a worker for its whole first publication.
 
     One merchant's sync never runs twice at once (a Redis lock); a run that finds the lock taken is
     closed as cancelled, since the running one publishes the same catalog.
@@ -114,14 +124,14 @@ def run_sync(
         run = start_run(user_id, trigger)
     with locks.merchant_lock(SYNC_LOCK, user_id) as held:
         if held:
-            return _run_locked(run, user_id, confirm_removals)
+            return _run_locked(run, user_id, confirm_removals, time_slice)
     run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
     run.error = "Another sync of this shop was already running; it covers this request."
     db.session.commit()
     return run
 
 
-def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
+def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, time_slice: bool) -> SyncRun:
     _close_dead_runs(user_id, run.id)
     run.status, run.started_at, run.error = RunStatus.RUNNING, utcnow(), None
     run.progress_done = run.progress_total = 0
@@ -142,6 +152,8 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
             bulk_files=photo_flow.bulk_files_for(user_id),
             lookup=lookup,
         )
+        slice_seconds = float(current_app.config.get("SYNC_SLICE_SECONDS") or 0) if time_slice else 0.0
+        deadline = time.monotonic() + slice_seconds if slice_seconds > 0 else None
         probe_variants_mode(user_id, conn, client)  # counted in client.requests_made
         for pass_no in range(MAX_PASSES + 1):  # the last pass only re-reads VK, so the mirror ends up true
             refresh = refresh_vk_catalog(user_id)
@@ -164,10 +176,15 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool) -> SyncRun:
                 client=client,
                 photos=photos,
                 progress=lambda done: _progress(run, done),
+                deadline=deadline,
             )
             result = applier.apply(plan, allow_removals=allow_removals)
             total.merge(result)
+            if result.sliced:
+                break  # the run's time slice is used up: a next run (queued behind others) does the rest
         run.details = {**(run.details or {}), "photos": _photo_flow_details(photos), "images": lookup.summary()}
+        if total.sliced:
+            run.details["continues"] = {"items_left": total.sliced, "slice_seconds": slice_seconds}
         if lookup.stopped_for is not None:
             _images_after_pause(user_id, lookup.stopped_for)
         _finish(run, total, requests + client.requests_made, waiting)
@@ -372,7 +389,8 @@ def _finish(run: SyncRun, total: ApplyResult, requests: int, waiting: list[p.Rem
         )
     else:
         run.status = RunStatus.PARTIAL if total.failures else RunStatus.SUCCEEDED
-    run.progress_done = max(run.progress_done, run.progress_total)
+    if not run.details.get("continues"):
+        run.progress_done = max(run.progress_done, run.progress_total)
     db.session.commit()
 
 
