@@ -72,7 +72,9 @@ class Merchant:
     started: float | None = None  # first seen running (polled every POLL_SECONDS)
     finished: float | None = None  # first seen finished
     vk_requests: int = 0  # the sandbox's count for its token during the round
-    row: dict = field(default_factory=dict)  # the run's row at the end
+    row: dict = field(default_factory=dict)  # its runs' figures at the end
+    products: int = 0  # its catalog's size
+    big: bool = False  # one of the large catalogs asked for first (--big)
 
 
 # --------------------------------------------------------------------------------------------- /proc
@@ -154,6 +156,7 @@ class WorkerPool:
             "VK_TIMEOUT": str(config["VK_TIMEOUT"]),
             "EVOTOR_TIMEOUT": str(config["EVOTOR_TIMEOUT"]),
             "RUN_JOBS_INLINE": "false",
+            "SYNC_SLICE_SECONDS": str(config.get("SYNC_SLICE_SECONDS", 60.0)),
             "LOG_LEVEL": "WARNING",
             "EVOSYNC_ENV": "development",
             "EVOSYNC_DOTENV": str(self.log_dir / "none.env"),  # no .env from the working tree
@@ -232,16 +235,17 @@ class WorkerPool:
 # --------------------------------------------------------------------------------------------- one round
 
 
-def set_up(sandbox: SandboxProcess, merchants: list[Merchant], n_products: int, images_ratio: float) -> float:
+def set_up(sandbox: SandboxProcess, merchants: list[Merchant], images_ratio: float) -> float:
     """Each merchant: an Evotor account with a seeded store, the merchant, the mirror, the store published."""
     from evosync.services.evotor_catalog.refresh import refresh_catalog
     from evosync.services.evotor_catalog.scope import set_store_enabled
 
     t0 = time.perf_counter()
     for n, merchant in enumerate(merchants):
+        n_products = merchant.products
         seeded = sandbox.seed_evotor(merchant.evotor_token, n_products, seed=n + 1, with_images_ratio=images_ratio)
         merchant.user_id = add_merchant(merchant.evotor_token, merchant.vk_token, merchant.group_id)
-        mirrored = refresh_catalog(merchant.user_id, image_checks=n_products if images_ratio else 0)
+        mirrored = refresh_catalog(merchant.user_id, image_checks=n_products)
         if mirrored.status != "ok":
             raise RuntimeError(f"refresh of merchant {n}: {mirrored}")
         for store in seeded["stores"]:
@@ -294,25 +298,33 @@ def drainer_wait(asked: float) -> float | None:
 
 
 def wait_all(merchants: list[Merchant], timeout: float) -> float:
-    """Poll the runs until all have finished; notes when each was first seen running and finished. The end."""
+    """Poll the runs until all have finished; notes when each merchant was first seen running and when its last
+    run finished (a run whose time slice ran out is followed by another, SYNC_SLICE_SECONDS). The end."""
     import sqlalchemy as sa
 
     from evosync.extensions import db
     from evosync.models import SyncRun
 
-    by_run = {m.run_id: m for m in merchants}
+    by_user = {m.user_id: m for m in merchants}
     deadline = time.monotonic() + timeout
     while True:
         db.session.rollback()  # a fresh view of what the workers committed
         now = time.time()
-        waiting = [m.run_id for m in merchants if m.finished is None]
-        rows = db.session.execute(sa.select(SyncRun.id, SyncRun.status).where(SyncRun.id.in_(waiting))).all()
-        for run_id, status in rows:
-            merchant = by_run[run_id]
+        waiting = [m.user_id for m in merchants if m.finished is None]
+        rows = db.session.execute(
+            sa.select(SyncRun.user_id, SyncRun.id, SyncRun.status, SyncRun.details)
+            .where(SyncRun.user_id.in_(waiting))
+            .order_by(SyncRun.id)
+        ).all()
+        latest = {}
+        for user_id, _run_id, status, details in rows:
+            merchant = by_user[user_id]
             if status != "queued" and merchant.started is None:
                 merchant.started = now
-            if status in FINISHED and merchant.finished is None:
-                merchant.finished = now
+            latest[user_id] = (status, details)
+        for user_id, (status, details) in latest.items():
+            if status in FINISHED and not (details or {}).get("continues"):
+                by_user[user_id].finished = now
         if all(m.finished is not None for m in merchants):
             return max(m.finished for m in merchants)
         if time.monotonic() > deadline:
@@ -335,7 +347,8 @@ def collect_rows(merchants: list[Merchant], sandbox: SandboxProcess) -> None:
 
     db.session.rollback()
     for merchant in merchants:
-        run = db.session.get(SyncRun, merchant.run_id)
+        runs = list(db.session.scalars(sa.select(SyncRun).filter_by(user_id=merchant.user_id).order_by(SyncRun.id)))
+        run = runs[-1]
         published = set(
             db.session.scalars(
                 sa.select(SyncLink.sku).where(
@@ -348,12 +361,15 @@ def collect_rows(merchants: list[Merchant], sandbox: SandboxProcess) -> None:
         merchant.row = {
             "status": str(run.status),
             "error": run.error,
-            "created": run.created_count,
+            "runs": len(runs),
+            "big": merchant.big,
+            "products": merchant.products,
+            "created": sum(r.created_count for r in runs),
             "failed": run.failed_count,
-            "api_requests": run.api_requests,
-            "api_calls": run.api_calls,
-            "db_created_at": _epoch(run.created_at),
-            "db_started_at": _epoch(run.started_at),
+            "api_requests": sum(r.api_requests or 0 for r in runs),
+            "api_calls": sum(r.api_calls or 0 for r in runs),
+            "db_created_at": _epoch(runs[0].created_at),
+            "db_started_at": _epoch(runs[0].started_at),
             "db_finished_at": _epoch(run.finished_at),
             "vk_requests": merchant.vk_requests,
             "vk_live_items": len(live),
@@ -372,6 +388,8 @@ def one_round(
     images_ratio: float = 0.0,
     timeout: float | None = None,
     check: Callable[[SandboxProcess, list[Merchant]], None] | None = None,
+    big: tuple[int, int] = (0, 0),
+    slice_seconds: float = 60.0,
 ) -> dict:
     """One measured round on an empty database, Redis and VK; its figures. ``check(sandbox, merchants)`` runs at
     the end inside the app context (the test's own assertions). MariaDB unless ``database_url`` is given."""
@@ -382,22 +400,38 @@ def one_round(
         services.reset_mariadb()
         database_url = services.mariadb_url
     tag = uuid.uuid4().hex[:8]
+    n_big, big_products = big  # the large catalogs come first: asked for before the others
     merchants = [
-        Merchant(0, f"fleet-evotor-{tag}-{n}", f"fleet-vk-{tag}-{n}", GROUP_BASE + n) for n in range(n_merchants)
+        Merchant(
+            0,
+            f"fleet-evotor-{tag}-{n}",
+            f"fleet-vk-{tag}-{n}",
+            GROUP_BASE + n,
+            products=big_products if n < n_big else n_products,
+            big=n < n_big,
+        )
+        for n in range(n_big + n_merchants)
     ]
     log_dir = Path(tempfile.mkdtemp(prefix="fleet.", dir=services.workdir))  # removed with the services
     with SandboxProcess({m.vk_token: m.group_id for m in merchants}, token_log=True) as sandbox:
-        app = make_app(database_url, services.redis_url, sandbox.base_url, RUN_JOBS_INLINE=False)
-        pool = WorkerPool(app_config(database_url, services.redis_url, sandbox.base_url), workers, log_dir)
+        app = make_app(
+            database_url,
+            services.redis_url,
+            sandbox.base_url,
+            RUN_JOBS_INLINE=False,
+            EVOTOR_RATE_LIMIT_PER_SECOND=10_000,
+        )
+        config = {**app_config(database_url, services.redis_url, sandbox.base_url), "SYNC_SLICE_SECONDS": slice_seconds}
+        pool = WorkerPool(config, workers, log_dir)
         with app.app_context():
             redis = get_redis()
             redis.flushdb()
             log(f"fleet: setting up {n_merchants} merchants x {n_products} products (round {round_no + 1})")
-            setup_s = set_up(sandbox, merchants, n_products, images_ratio)
+            setup_s = set_up(sandbox, merchants, images_ratio)
             log(f"fleet: set up in {setup_s:.0f} s; starting {workers} workers")
             try:
                 pool.start(redis)
-                figures = _measure(services, sandbox, pool, merchants, n_products, timeout)
+                figures = _measure(services, sandbox, pool, merchants, timeout)
                 collect_rows(merchants, sandbox)
                 if check is not None:
                     check(sandbox, merchants)
@@ -415,7 +449,6 @@ def _measure(
     sandbox: SandboxProcess,
     pool: WorkerPool,
     merchants: list[Merchant],
-    n_products: int,
     timeout: float | None,
 ) -> dict:
     others = {"sandbox": sandbox.process.pid, "bench": os.getpid()}
@@ -435,7 +468,7 @@ def _measure(
     probe = wake_drainer_probe()
     log(f"fleet: {len(merchants)} syncs requested in {requested_s:.1f} s; waiting for them")
     # Generous: VK's pace alone needs ~(2 x P / 25 + 4) / 3 s a merchant, spread over the workers.
-    limit = timeout or 120 + len(merchants) * (2 * n_products / 25 + 10) / 3
+    limit = timeout or 120 + sum((2 * m.products / 25 + 10) / 3 for m in merchants)
     end = wait_all(merchants, limit)
     wall = end - t0
     pool.wait_idle()
@@ -456,8 +489,10 @@ def _measure(
         if n - int((vk_before.get("errors") or {}).get(code, 0))
     }
     return {
-        "merchants": len(merchants),
-        "products": n_products,
+        "merchants": sum(not m.big for m in merchants),
+        "products": max((m.products for m in merchants if not m.big), default=0),
+        "big": [sum(m.big for m in merchants), max((m.products for m in merchants if m.big), default=0)],
+        "slice_s": pool.config.get("SYNC_SLICE_SECONDS"),
         "workers": pool.count,
         "wall_s": round(wall, 1),
         "requested_s": round(requested_s, 2),
@@ -505,14 +540,19 @@ def _summarize(merchants: list[Merchant], figures: dict) -> dict:
         )
         rows.append(row)
     created = sum(r["created"] for r in rows)
+    small = [r for r in rows if not r["big"]]  # with --big, the waits are those of the catalogs asked for after
+    big = [r for r in rows if r["big"]]
     return {
         "items": created,
         "items_per_s": round(created / figures["wall_s"], 1) if figures["wall_s"] else None,
+        "all_merchants": len(rows),
         "succeeded": sum(r["status"] == "succeeded" for r in rows),
         "vk_markets_right": sum(r["vk_matches_links"] and r["vk_live_items"] == r["created"] for r in rows),
-        "wait": _stats([r["wait_s"] for r in rows]),
-        "done": _stats([r["done_s"] for r in rows]),
-        "run": _stats([r["run_s"] for r in rows]),
+        "wait": _stats([r["wait_s"] for r in small]),
+        "done": _stats([r["done_s"] for r in small]),
+        "run": _stats([r["run_s"] for r in small]),
+        "big_done": _stats([r["done_s"] for r in big]),
+        "big_runs": sum(r["runs"] for r in big),
         "pace": {"median": median(r["pace"] for r in rows), "min": min(r["pace"] for r in rows)},
         "per_merchant": rows,
     }
@@ -536,7 +576,7 @@ def table(rounds: list[dict]) -> str:
             f"{r['wait']['p50']} / {r['wait']['p95']} / {r['wait']['max']} | "
             f"{r['done']['p50']} / {r['done']['p95']} / {r['done']['max']} | {r['run']['p50']} | "
             f"{r['drainer_wait_s']} | "
-            f"{r['pace']['median']:.2f} / {r['pace']['min']:.2f} | {r['succeeded']}/{r['merchants']} | "
+            f"{r['pace']['median']:.2f} / {r['pace']['min']:.2f} | {r['succeeded']}/{r['all_merchants']} | "
             f"{r['error_6']} | {r['max_requests_in_1s']} | {max(r['worker_peak_rss_mb'], default=0)} "
             f"({r['worker_peak_parent_mb']}+{r['worker_peak_horse_mb']}) | {max(r['worker_peak_pss_mb'], default=0)} | "
             f"{cpu['workers']} / {cpu['sandbox']} / {cpu.get('mariadbd', '-')} / {cpu.get('redis-server', '-')} / "
@@ -551,12 +591,14 @@ def judge(results: dict) -> list[dict]:
     for r in results["rounds"]:
         rows.append(
             {
-                "what": f"fleet {r['merchants']} x {r['products']}, {r['workers']} workers",
+                "what": f"fleet {r['merchants']} x {r['products']}"
+                + (f" after {r['big'][0]} x {r['big'][1]}, slice {r['slice_s']} s" if r["big"][0] else "")
+                + f", {r['workers']} workers",
                 "target": "every run succeeded, VK right; 0 x error 6, <= 3 requests/s per token",
                 "figure": f"{r['items_per_s']} items/s; wait p50 {r['wait']['p50']} / p95 {r['wait']['p95']} / "
-                f"max {r['wait']['max']} s; {r['succeeded']}/{r['merchants']} ok, {r['vk_markets_right']} markets "
+                f"max {r['wait']['max']} s; {r['succeeded']}/{r['all_merchants']} ok, {r['vk_markets_right']} markets "
                 f"right; error 6 x {r['error_6']}, max {r['max_requests_in_1s']}/1 s",
-                "met": r["succeeded"] == r["merchants"] == r["vk_markets_right"]
+                "met": r["succeeded"] == r["all_merchants"] == r["vk_markets_right"]
                 and r["error_6"] == 0
                 and r["max_requests_in_1s"] <= VK_PER_SECOND,
             }
@@ -571,13 +613,24 @@ def run(
     workers: list[int],
     runs: int = 1,
     images_ratio: float = 0.0,
+    big: tuple[int, int] = (0, 0),
+    slice_seconds: float = 60.0,
 ) -> dict:
     """{"rounds": [one per worker count and run]}: each round from an empty database, Redis and VK."""
     rounds = []
     for count in workers:
         for n in range(runs):
             log(f"fleet: {merchants} merchants x {products} products, {count} workers (run {n + 1}/{runs})")
-            figures = one_round(services, merchants, products, count, round_no=n, images_ratio=images_ratio)
+            figures = one_round(
+                services,
+                merchants,
+                products,
+                count,
+                round_no=n,
+                images_ratio=images_ratio,
+                big=big,
+                slice_seconds=slice_seconds,
+            )
             log(
                 f"fleet: {count} workers: {figures['items_per_s']} items/s, wall {figures['wall_s']} s, "
                 f"wait p95 {figures['wait']['p95']} s"
@@ -594,11 +647,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="rounds per worker count")
     parser.add_argument("--images-ratio", type=float, default=0.0, help="share of products with their own image")
     parser.add_argument("--json", help="write every round's figures (per merchant too) to this file")
+    parser.add_argument("--big", default="0:0", help="K:P -- K merchants of P products asked for before the others")
+    parser.add_argument("--slice", type=float, default=60.0, help="SYNC_SLICE_SECONDS of the workers (0: none)")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.workers.split(",") if x.strip()]
+    big = tuple(int(x) for x in args.big.split(":"))
     started = time.monotonic()
     with Services(mariadb=True) as services:
-        results = run(services, args.merchants, args.products, counts, args.runs, args.images_ratio)
+        results = run(
+            services,
+            args.merchants,
+            args.products,
+            counts,
+            args.runs,
+            args.images_ratio,
+            big=big,
+            slice_seconds=args.slice,
+        )
     results["seconds"] = round(time.monotonic() - started)
     if args.json:
         Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str))

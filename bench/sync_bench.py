@@ -105,27 +105,45 @@ def _timed_sync(sandbox: SandboxProcess, user_id: int, profile_to: str | None = 
     return figures
 
 
-def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bool = True) -> dict:
-    """First sync, unchanged re-sync and (``changes``) 1 % changed re-sync of ``n_products``; their figures."""
+def one_run(
+    services: Services,
+    n_products: int,
+    run_no: int = 0,
+    *,
+    changes: bool = True,
+    readings: str = "",
+    image_lookup: bool = False,
+) -> dict:
+    """First sync, unchanged re-sync and (``changes``) 1 % changed re-sync of ``n_products``; their figures.
+
+    ``readings``: the sandbox's readings (a fallback path of the bulk photo flow). ``image_lookup``: the first
+    refresh looks up only EVOTOR_IMAGE_CHECKS_PER_REFRESH images, as for a merchant just arrived, so the first sync
+    looks up the rest at Evotor's pace (the setting's default; the sandbox's Evotor has no limit of its own), and
+    the unchanged re-sync follows an unchanged refresh.
+    """
     from evosync.extensions import db
     from evosync.models import CachedProduct
     from evosync.services.evotor_catalog.refresh import refresh_catalog
     from evosync.services.evotor_catalog.scope import set_store_enabled
 
     evotor_token, vk_token, group_id = f"bench-evotor-{uuid.uuid4().hex}", f"bench-vk-{uuid.uuid4().hex}", 910001
-    with SandboxProcess({vk_token: group_id}) as sandbox:
+    with SandboxProcess({vk_token: group_id}, readings=readings) as sandbox:
         seeded = sandbox.seed_evotor(evotor_token, n_products, seed=run_no + 1)
+        # Set-up reads Evotor as fast as the sandbox answers; the image look-up bench keeps the default pace.
+        pace = {} if image_lookup else {"EVOTOR_RATE_LIMIT_PER_SECOND": 10_000}
         app = make_app(
             services.sqlite_url(f"sync-{n_products}-{run_no}-{uuid.uuid4().hex[:6]}"),
             services.redis_url,
             sandbox.base_url,
+            **pace,
         )
         with app.app_context():
             user_id = add_merchant(evotor_token, vk_token, group_id)
             # Every product's image looked up now (a refresh checks EVOTOR_IMAGE_CHECKS_PER_REFRESH of them and
             # later refreshes catch up): else images found by the 1 % refresh would count as changes.
-            mirrored = refresh_catalog(user_id, image_checks=n_products)
+            mirrored = refresh_catalog(user_id, image_checks=None if image_lookup else n_products)
             assert mirrored.status == "ok", mirrored
+            images_pending = mirrored.images_pending
             for store in seeded["stores"]:
                 set_store_enabled(user_id, store["id"] if isinstance(store, dict) else store, True)
 
@@ -139,6 +157,12 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
                 floor_s=round(floor_seconds(first["calls"]), 1),
             )
             first["wall_over_floor"] = round(first["wall_s"] / first["floor_s"], 3) if first["floor_s"] else None
+
+            if image_lookup:
+                first.update(images_pending_before=images_pending, **_photos_right(user_id))
+                log(f"sync {n_products}: unchanged refresh")
+                again = refresh_catalog(user_id)
+                assert again.status == "ok", again
 
             log(f"sync {n_products}: unchanged re-sync")
             unchanged = _timed_sync(sandbox, user_id)
@@ -179,6 +203,31 @@ def one_run(services: Services, n_products: int, run_no: int = 0, *, changes: bo
     return result
 
 
+def _photos_right(user_id: int) -> dict:
+    """How many published items carry the photo of the Evotor image the mirror now knows (or the default photo
+    for a product without one), and how many do not."""
+    from evosync.extensions import db
+    from evosync.models import CachedProduct, SyncLink
+    from evosync.services.sync.loader import image_key
+
+    products = {
+        (c.store_evotor_id, c.evotor_id): c
+        for c in db.session.scalars(db.select(CachedProduct).filter_by(user_id=user_id))
+    }
+    right = wrong = own = 0
+    for link in db.session.scalars(db.select(SyncLink).filter_by(user_id=user_id)):
+        if not link.vk_item_id:
+            continue
+        product = products.get((link.store_evotor_id, link.evotor_product_id))
+        expected = image_key(product.image_id, product.image_updated_at) or "default" if product else None
+        if product is not None and product.image_checked_for is not None and link.photo_hash == expected:
+            right += 1
+            own += expected != "default"
+        else:
+            wrong += 1
+    return {"photos_right": right, "photos_wrong": wrong, "own_photos": own}
+
+
 def judge(results: dict) -> list[dict]:
     """The issue's targets against the medians: rows of {what, target, figure, met}."""
     rows = []
@@ -187,10 +236,16 @@ def judge(results: dict) -> list[dict]:
         rows.append(
             {
                 "what": f"first sync, {size:,} items",
-                "target": "wall <= 1.3 x floor; <= 3 API calls/item" if size >= 10_000 else "(reported)",
-                "figure": f"wall {first['wall_s']} s = {first['wall_over_floor']} x floor {first['floor_s']} s; "
-                f"{first['calls_per_item']} calls/item",
-                "met": (first["wall_over_floor"] <= 1.3 and first["calls_per_item"] <= 3) if size >= 10_000 else None,
+                "target": "<= 1.3 API calls per new item, >= 50 items/s; wall <= 1.3 x floor"
+                if size >= 10_000
+                else "(reported)",
+                "figure": f"{first['calls_per_item']} calls/item, {first['items_per_s']} items/s; wall "
+                f"{first['wall_s']} s = {first['wall_over_floor']} x floor {first['floor_s']} s",
+                "met": (
+                    first["calls_per_item"] <= 1.3 and first["items_per_s"] >= 50 and first["wall_over_floor"] <= 1.3
+                )
+                if size >= 10_000
+                else None,
             }
         )
         if "unchanged" in med:
@@ -230,11 +285,29 @@ def summarize(runs: list[dict]) -> dict:
     return out
 
 
-def run(services: Services, sizes: list[int], runs: int, changes_for: set[int] | None = None) -> dict:
+def run(
+    services: Services,
+    sizes: list[int],
+    runs: int,
+    changes_for: set[int] | None = None,
+    *,
+    readings: str = "",
+    image_lookup: bool = False,
+) -> dict:
     """{size: {"runs": [...], "median": {...}}} for each size."""
     results = {}
     for size in sizes:
-        all_runs = [one_run(services, size, i, changes=changes_for is None or size in changes_for) for i in range(runs)]
+        all_runs = [
+            one_run(
+                services,
+                size,
+                i,
+                changes=(changes_for is None or size in changes_for) and not image_lookup,
+                readings=readings,
+                image_lookup=image_lookup,
+            )
+            for i in range(runs)
+        ]
         results[size] = {"runs": all_runs, "median": summarize(all_runs)}
     return results
 
@@ -244,11 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, action="append", help="catalog size (repeatable)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of the first run's first sync here")
+    parser.add_argument("--readings", default="", help="sandbox readings, name=value,... (a bulk photo fallback)")
+    parser.add_argument(
+        "--image-lookup", action="store_true", help="images left for the first sync to look up (issue 24)"
+    )
     args = parser.parse_args(argv)
     global PROFILE_TO
     PROFILE_TO = args.profile
     with Services() as services:
-        results = run(services, args.products or [2000], args.runs)
+        results = run(
+            services, args.products or [2000], args.runs, readings=args.readings, image_lookup=args.image_lookup
+        )
     print(json.dumps(results, ensure_ascii=False, indent=1, default=str))
     return 0
 

@@ -35,10 +35,8 @@ def _new_shop(app, sandbox, n_products: int = 40):
 
 def _photos(shop) -> tuple[int, int, list]:
     """(published items with their Evotor image, published with the default photo, items whose photo is wrong)."""
-    products = {
-        (c.store_evotor_id, c.evotor_id): c
-        for c in db.session.scalars(db.select(CachedProduct).filter_by(user_id=shop.user_id))
-    }
+    rows = db.session.scalars(db.select(CachedProduct).filter_by(user_id=shop.user_id))
+    products = {(c.store_evotor_id, c.evotor_id): c for c in rows}
     own = default = 0
     wrong = []
     for link in db.session.scalars(db.select(SyncLink).filter_by(user_id=shop.user_id)):
