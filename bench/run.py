@@ -5,11 +5,13 @@
     python -m bench.run --only sync --only webhook --runs 1
     python -m bench.run --only fleet --runs 1   # the fleet (not in the default set: ~25 min at its full size)
 
-Full-run plan (chosen so that ``make bench`` fits in about 30 minutes on 2 cores): first sync of 10,000
-products 3 times, each followed by the unchanged and the 1 %-changed re-syncs (~6.5 min a run: VK's floor
-alone is ~4.5 min); first sync of 2,000 products 3 times (~1.2 min each); mirror refresh of 50,000 products
-3 times on SQLite and 3 times on MariaDB (~1 min each); products page 3 x 30 s, /health 3 x 10 s and webhook
-intake 3 x 10 s on one gunicorn + MariaDB target (~1.5 min to set up).
+Full-run plan (``make bench`` takes about 55 minutes on 2 cores): first sync of 10,000
+products 3 times, each followed by the unchanged and the 1 %-changed re-syncs (~3.5 min a run with bulk photos);
+first sync of 2,000 products 3 times (~1 min each); the same at 2,000 under each of the 4 readings where VK refuses
+a step of the bulk photo flow, 3 times each (~15 min); one first sync of 10,000 products whose images the first
+sync must look up at Evotor's default pace, then an unchanged refresh and re-sync (~9 min); mirror refresh of
+50,000 products 3 times on SQLite and 3 times on MariaDB (~1 min each); products page 3 x 30 s, /health 3 x 10 s
+and webhook intake 3 x 10 s on one gunicorn + MariaDB target (~1.5 min to set up).
 
 The fleet benchmark (``fleet_bench.py``: many merchants' first syncs through real RQ workers) runs only when asked
 for with ``--only fleet``: at its size here (200 merchants x 100 products, 4 and 8 workers) it takes ~20 minutes
@@ -31,11 +33,14 @@ from pathlib import Path
 from bench import fleet_bench, load_bench, mirror_bench, sync_bench, webhook_bench
 from bench.common import ROOT, Services, log
 
-BENCHES = ("sync", "mirror", "load", "webhook")
+BENCHES = ("sync", "fallbacks", "images", "mirror", "load", "webhook")
 OPTIONAL = ("fleet",)  # run only when named with --only
 FULL = {
     "sync_sizes": [10_000, 2_000],
     "sync_changes_for": {10_000},
+    "fallback_products": 2_000,
+    "image_products": 10_000,
+    "image_runs": 1,
     "mirror_products": 50_000,
     "load_products": 50_000,
     "page_seconds": 30,
@@ -49,6 +54,9 @@ FULL = {
 QUICK = {
     "sync_sizes": [60],
     "sync_changes_for": {60},
+    "fallback_products": 60,
+    "image_products": 60,
+    "image_runs": 1,
     "mirror_products": 300,
     "load_products": 300,
     "page_seconds": 2,
@@ -95,6 +103,14 @@ def run_all(only: tuple[str, ...], plan: dict, runs: int) -> dict:
             sync = sync_bench.run(services, plan["sync_sizes"], runs, plan["sync_changes_for"])
             results["sync"] = sync
             rows += sync_bench.judge({size: r["median"] for size, r in sync.items()})
+        if "fallbacks" in only:
+            fallbacks = sync_bench.run_fallbacks(services, plan["fallback_products"], runs)
+            results["fallbacks"] = fallbacks
+            rows += sync_bench.judge_fallbacks(fallbacks)
+        if "images" in only:
+            images = sync_bench.run(services, [plan["image_products"]], plan["image_runs"], image_lookup=True)
+            results["images"] = images
+            rows += sync_bench.judge_images(images)
         if "mirror" in only:
             mirror = mirror_bench.run(services, plan["mirror_products"], runs)
             results["mirror"] = mirror

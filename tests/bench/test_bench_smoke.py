@@ -33,6 +33,19 @@ def test_sync_bench_counts_a_first_sync_and_the_re_syncs(services):
     assert [r["what"].split(",")[0] for r in rows] == ["first sync", "unchanged re-sync", "1 % changed (1 of 40)"]
 
 
+def test_sync_bench_under_a_bulk_refusal_and_with_images_to_look_up(services):
+    """A fallback path (VK does not know the bulk save): the single flow's 2 calls per item, nothing lost; and the
+    image look-up run: every published item's photo right, nothing written after an unchanged refresh."""
+    fallback = sync_bench.run(services, [40], 1, readings="photo_bulk=unknown_method")[40]
+    first = fallback["runs"][0]["first"]
+    assert first["status"] == "succeeded" and first["calls"] >= 2 * first["created"]
+    assert sync_bench.judge_fallbacks({"photo_bulk=unknown_method": fallback})[0]["met"] is True
+    images = sync_bench.run(services, [40], 1, image_lookup=True)
+    first = images[40]["runs"][0]["first"]
+    assert first["images_pending_before"] == 36 and first["photos_wrong"] == 0 and first["photos_right"] >= 35
+    assert sync_bench.judge_images(images)[0]["met"] is True
+
+
 def test_variants_bench_publishes_a_card_and_groups_after_the_switch(services):
     """30 products (one T-shirt of 8 variants): with the mode on they make one card; with it switched on after a
     first publication the same items are grouped (nothing created)."""
