@@ -245,7 +245,9 @@ def set_up(sandbox: SandboxProcess, merchants: list[Merchant], images_ratio: flo
         n_products = merchant.products
         seeded = sandbox.seed_evotor(merchant.evotor_token, n_products, seed=n + 1, with_images_ratio=images_ratio)
         merchant.user_id = add_merchant(merchant.evotor_token, merchant.vk_token, merchant.group_id)
-        mirrored = refresh_catalog(merchant.user_id, image_checks=n_products)
+        mirrored = refresh_catalog(merchant.user_id, image_checks=n_products if images_ratio else 0)
+        if not images_ratio:  # no product has an image: none to look up (the syncs would otherwise, at Evotor's pace)
+            _no_images_due(merchant.user_id)
         if mirrored.status != "ok":
             raise RuntimeError(f"refresh of merchant {n}: {mirrored}")
         for store in seeded["stores"]:
@@ -253,6 +255,21 @@ def set_up(sandbox: SandboxProcess, merchants: list[Merchant], images_ratio: flo
         if (n + 1) % 50 == 0:
             log(f"fleet: {n + 1} of {len(merchants)} merchants set up")
     return time.perf_counter() - t0
+
+
+def _no_images_due(user_id: int) -> None:
+    """Mark every mirrored product's images as looked up (true here: the seeded catalog has none)."""
+    import sqlalchemy as sa
+
+    from evosync.extensions import db
+    from evosync.models import CachedProduct
+
+    db.session.execute(
+        sa.update(CachedProduct)
+        .where(CachedProduct.user_id == user_id)
+        .values(image_checked_for=sa.func.coalesce(CachedProduct.evotor_updated_at, ""))
+    )
+    db.session.commit()
 
 
 def request_all(merchants: list[Merchant]) -> None:
