@@ -13,6 +13,7 @@ from evosync.sandbox.readings import Readings
 from evosync.services.evotor_events.queue import DRAIN_JOB, wake_drainer
 from evosync.services.sync.runner import run_sync
 from evosync.services.sync.starts import SYNC_JOB, request_sync
+from tests.factories import logged_in_client
 from tests.sync_engine.conftest import open_shop
 from tests.sync_engine.expect import mismatches
 
@@ -40,6 +41,10 @@ def test_a_sliced_first_publication_ends_in_the_next_runs_with_every_product_onc
     writes = sandbox.vk.stats["writes"]
     assert run_sync(shop.user_id).status == RunStatus.SUCCEEDED
     assert sandbox.vk.stats["writes"] == writes
+
+    page = logged_in_client(fast_vk, shop.user).get(f"/sync/runs/{runs[0].id}").get_data(as_text=True)
+    left = runs[0].details["continues"]["items_left"]
+    assert 'id="run-continues"' in page and f"{left} more items follow in the next sync" in page
 
 
 @DEFAULT_ONLY
