@@ -632,8 +632,10 @@ def run(
     images_ratio: float = 0.0,
     big: tuple[int, int] = (0, 0),
     slice_seconds: float = 60.0,
+    progress_to: str | None = None,
 ) -> dict:
-    """{"rounds": [one per worker count and run]}: each round from an empty database, Redis and VK."""
+    """{"rounds": [one per worker count and run]}: each round from an empty database, Redis and VK (each also
+    appended to ``progress_to`` as a JSON line when given)."""
     rounds = []
     for count in workers:
         for n in range(runs):
@@ -653,6 +655,9 @@ def run(
                 f"wait p95 {figures['wait']['p95']} s"
             )
             rounds.append(figures)
+            if progress_to:  # a long bench keeps every finished round, should a later one fail or be stopped
+                with open(progress_to, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(figures, ensure_ascii=False, default=str) + "\n")
     return {"rounds": rounds}
 
 
@@ -680,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
             args.images_ratio,
             big=big,
             slice_seconds=args.slice,
+            progress_to=args.json + ".rounds" if args.json else None,
         )
     results["seconds"] = round(time.monotonic() - started)
     if args.json:
