@@ -95,7 +95,8 @@ class PhotoSource:
         return self.default_bytes(), "default"
 
 
-Upload = tuple[list[p.Create | p.Update], bool, Future]  # (its items, bulk?, future of (raw answer, photo keys))
+# (its items, bulk?, its address shared with other uploads?, future of (raw answer, photo keys))
+Upload = tuple[list[p.Create | p.Update], bool, bool, Future]
 SINGLE_SAVE, BULK_SAVE = "market.saveProductPhoto", "market.saveProductPhotoBulk"
 MAX_UPLOAD_ROUNDS = 3  # a window's photos: its uploads, then at most two more for those VK sent back
 
@@ -144,18 +145,19 @@ class PhotosMixin:
         those VK's refusal of the bulk flow or of a reused upload address sent back."""
         again: list[p.Create | p.Update] = []
         saves = []
-        for group, bulk, future in uploads:
+        for group, bulk, shared, future in uploads:
             try:
                 uploaded, used_keys = future.result()
             except FATAL_ERRORS as exc:
                 raise SyncStopped(exc) from exc
             except VkUploadRefused as exc:
-                if exc.bad_url and self.photos.urls_reusable:
-                    self.photos.urls_reusable = False
-                    log.info(
-                        "vk refused an upload address used twice; one address per upload from now on",
-                        extra={"user_id": self.user_id},
-                    )
+                if exc.bad_url and shared:  # each upload that shared the address is done again with its own
+                    if self.photos.urls_reusable:
+                        self.photos.urls_reusable = False
+                        log.info(
+                            "vk refused an upload address used twice; one address per upload from now on",
+                            extra={"user_id": self.user_id},
+                        )
                     again.extend(group)
                 elif bulk and not exc.bad_url:
                     self._bulk_refused(f"upload refused: {exc.detail}")
@@ -300,8 +302,9 @@ class PhotosMixin:
             return ready, []
         if len(urls) < len(groups):
             self.result.uncertain = True  # some addresses were not given: those photos wait for the next pass
+        shared = self.photos.urls_reusable  # the run's one address, for all of these uploads
         uploads = [
-            (group, bulk, pool.submit(self._upload_group, url, group, bulk))
+            (group, bulk, shared, pool.submit(self._upload_group, url, group, bulk))
             for group, url in zip(groups, urls, strict=False)
         ]
         return ready, uploads
