@@ -16,6 +16,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -54,6 +56,9 @@ class VkState(ControlMixin, ProtocolMixin, MarketMixin, PhotosMixin, VariantsMix
         self.rate_limit_enabled = True
         self.vkid = VkIdState(self)
         self.readings = Readings()
+        # Requests sleeping on a "timeout"/"slow" fault: their writes land after the client gave up (settle()).
+        self._delayed = 0
+        self._delayed_done = threading.Condition()
         self._init_data()
 
     def _init_data(self) -> None:
@@ -75,6 +80,24 @@ class VkState(ControlMixin, ProtocolMixin, MarketMixin, PhotosMixin, VariantsMix
         self._live_per_sku: dict[tuple[int, str], int] = {}  # (owner id, sku) -> items not removed
         self._peak_per_sku: dict[tuple[int, str], int] = {}  # ... the most there ever were at once
         self.orders = VkOrders(self)  # shoppers' orders, the order methods and callbacks (vk_orders.py)
+
+    @contextmanager
+    def delayed(self) -> Iterator[None]:
+        """Around a request held back by a fault, until its answer (and its write) is done."""
+        with self._delayed_done:
+            self._delayed += 1
+        try:
+            yield
+        finally:
+            with self._delayed_done:
+                self._delayed -= 1
+                self._delayed_done.notify_all()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is held back by a fault: a write whose answer the client stopped waiting for
+        (a timeout) has then landed, as it would on VK's side some time later. False if ``timeout`` passed."""
+        with self._delayed_done:
+            return self._delayed_done.wait_for(lambda: self._delayed == 0, timeout=timeout)
 
     def reset(self) -> None:
         """Forget every user, community, item, fault, counter and rate-limit window."""
@@ -107,9 +130,11 @@ def create_vk_blueprint(state: VkState) -> Blueprint:
         first = state.handle_request(name, params, vk_base)
         if isinstance(first, HttpAnswer):
             return _answer(first)
-        if first.sleep_before:
+        if not first.sleep_before:
+            return _answer(state.finish_request(first))
+        with state.delayed():
             time.sleep(first.sleep_before)  # "timeout"/"slow" faults; never under the lock
-        return _answer(state.finish_request(first))
+            return _answer(state.finish_request(first))
 
     @bp.route("/upload/product_photo", methods=["POST"])
     def upload_product_photo() -> Response:

@@ -116,6 +116,9 @@ def _faults_on(sandbox, seed: int) -> None:
 def _faults_off(sandbox) -> None:
     sandbox.vk.faults.clear()
     sandbox.evotor.faults.clear()
+    # A write whose answer timed out lands when the emulator's held-back request ends (up to timeout_seconds
+    # after the client gave up): what is checked next must see VK settled, and no late write in its counts.
+    assert sandbox.vk.settle(), "a faulted VK request never finished"
 
 
 def converge(shop, seed: int, max_rounds: int) -> list[str]:

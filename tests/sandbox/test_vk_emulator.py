@@ -472,6 +472,22 @@ def test_drop_after_write_applies_then_answers_502(sb):
     assert sb.vk.stats["faults"] == {"drop_after_write": 1}
 
 
+def test_settle_waits_for_a_write_held_back_by_a_timeout(sb):
+    """A "timeout" fault holds the request back; the client gives up, the write lands later: settle() returns
+    once it has, and a call fault ("call:9") fails that one call only."""
+    params = item_params(sb, sku="EVO-43")
+    sb.vk.faults.timeout_seconds = 0.6
+    sb.vk.faults.push("timeout", method="market.add")
+    with pytest.raises(requests.Timeout):
+        requests.post(f"{sb.vk_url}/market.add", data={**params, "access_token": ADMIN, "v": "5.199"}, timeout=0.1)
+    assert sb.vk.items(GID) == [], "not landed yet"
+    assert sb.vk.settle(timeout=5) is True
+    assert [i["sku"] for i in sb.vk.items(GID)] == ["EVO-43"]
+    sb.vk.faults.push("call:9", method="groups.getById")
+    assert err(sb, "groups.getById", group_id=GID)["error_code"] == 9
+    assert ok(sb, "groups.getById", group_id=GID)
+
+
 def test_random_faults_follow_the_configured_rate(sb):
     """faults.configure(rate=1.0, kinds=("10",)) makes every request fail with 10; clear() stops it."""
     sb.vk.faults.configure(rate=1.0, kinds=("10",), seed=3)
