@@ -83,6 +83,9 @@ def _test_overrides(database_url: str, redis_url: str) -> dict:
         "RUN_JOBS_INLINE": True,
         "SERVER_NAME": None,
         "VK_FLOOD_PAUSE_SECONDS": 0.05,  # VK's flood pause, shortened: tests inject error 9 often
+        # The sandbox's Evotor has no rate of its own unless a test gives it one (tests/sync_engine/
+        # test_image_lookup.py sets both sides): the default 20/s would only slow every image look-up down.
+        "EVOTOR_RATE_LIMIT_PER_SECOND": 1000,
         # Assertions read the English msgids; a browser sending no Accept-Language gets Russian in production.
         # Tests of the Russian UI (tests/i18n, tests/e2e) ask for it explicitly.
         "BABEL_DEFAULT_LOCALE": "en",
