@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 import redis
 from flask import current_app
@@ -36,6 +37,7 @@ class EvotorPace:
         self._learnt_key = key_for_token(token, LEARNT_PREFIX)
         self._lock = threading.Lock()
         self._unpaced_logged = False
+        self._slowed_at = float("-inf")
         self.rate = min(self.ceiling, self._learnt() or self.ceiling)
         self._limiter = RateLimiter(redis_client, self._slots_key, rate=self.rate)
 
@@ -55,8 +57,15 @@ class EvotorPace:
                 self._limiter.finish(slot)
 
     def slow_down(self) -> int:
-        """Evotor answered 429: half the rate (at least 1/s) for this token, remembered. Returns the new rate."""
+        """Evotor answered 429: half the rate (at least 1/s) for this token, remembered. Returns the new rate.
+
+        The 429s of requests already in flight (a few threads look images up at once) answer the same excess: one
+        halving per second, not one per thread."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._slowed_at < 1.0:
+                return self.rate
+            self._slowed_at = now
             learnt = self._learnt()
             current = min(self.rate, learnt) if learnt else self.rate
             self.rate = max(1, current // 2)
