@@ -168,7 +168,10 @@ def _run_locked(run: SyncRun, user_id: int, confirm_removals: bool, time_slice: 
             if pass_no == 0:
                 _record_plan(run, plan)
             waiting = [] if allow_removals else [r for r in plan.removals if not r.duplicate]
-            if pass_no == MAX_PASSES or not (plan.has_writes_besides_removals or (allow_removals and plan.removals)):
+            if not (plan.has_writes_besides_removals or (allow_removals and plan.removals)):
+                break
+            if pass_no == MAX_PASSES:  # VK's answers left doubt to the end: say what is not done yet
+                _unconfirmed(run, total, plan, allow_removals)
                 break
             applier = Applier(
                 user_id=user_id,
@@ -363,6 +366,39 @@ def _photo_flow_details(photos: PhotoSource) -> dict:
         "bulk_refused": photos.fallback_reason,
         "upload_address_reused": photos.urls_reusable,
     }
+
+
+UNCONFIRMED = p.N_(
+    "VK did not confirm this change in time (an answer was lost or came late). The next sync checks it and finishes it."
+)
+
+
+def _unconfirmed(run: SyncRun, total: ApplyResult, plan: p.Plan, allow_removals: bool) -> None:
+    """The last pass's re-read still wants writes: the run is not done, whatever the passes before said.
+
+    A product VK answered with an error of its own is listed with that error already (VK refused it: another
+    pass would not help). Each other product concerned is listed with why, the run ends partial, and
+    ``details["unfinished"]`` (the writes left) asks the sync job for one follow-up run.
+    """
+    refused = set(total.failures)
+
+    def unexplained(key: p.Key | None) -> bool:
+        return key is None or f"{key[0]}:{key[1]}" not in refused
+
+    removals = [r for r in plan.removals if allow_removals or r.duplicate]
+    items = [(op.desired.key, op.desired.title) for op in (*plan.creates, *plan.updates)]
+    items += [(r.key, r.title) for r in removals]
+    items = [(key, title) for key, title in items if unexplained(key)]
+    for key, title in items:
+        if key is not None:
+            total.failures.setdefault(f"{key[0]}:{key[1]}", {"title": title, "reason": UNCONFIRMED})
+    memberships = [a for a in (*plan.album_adds, *plan.album_removes) if unexplained(a.key)]
+    others = (plan.album_creates, plan.album_renames, plan.album_deletes, plan.property_creates, plan.variant_creates)
+    left = len(items) + len(memberships) + sum(map(len, others)) + len(plan.groupings) + len(plan.ungroupings)
+    total.failed = len(total.failures)
+    if left:
+        run.details = {**(run.details or {}), "unfinished": left}
+        log.warning("sync run left writes unconfirmed", extra={"user_id": run.user_id, "run_id": run.id, "left": left})
 
 
 def _finish(run: SyncRun, total: ApplyResult, requests: int, waiting: list[p.Remove]) -> None:

@@ -5,6 +5,8 @@
   asked for in ``services/refreshes.py``) calls :func:`request_automatic_sync`, trigger ``schedule``.
 * After Evotor catalog events (``services/evotor_events/queue.py``) and VK orders: :func:`schedule_debounced_sync`;
   a burst of changes becomes one sync ``SYNC_DEBOUNCE_SECONDS`` after its first change (:func:`debounced_sync`).
+* After a run VK left unfinished (its answers lost to the last pass): one :func:`schedule_follow_up`, trigger
+  ``retry``, ``FOLLOW_UP_SECONDS`` later (``jobs/sync.py``).
 * A run a dead worker left behind is closed and asked for again (:func:`recover_stalled_syncs`, every minute).
 
 One queued-or-running run per merchant: a second request joins it. An automatic request is skipped while the
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 SYNC_JOB = "evosync.jobs.sync.sync_job"
 DEBOUNCED_SYNC_JOB = "evosync.jobs.sync.debounced_sync_job"
+FOLLOW_UP_SYNC_JOB = "evosync.jobs.sync.follow_up_sync_job"
+FOLLOW_UP_SECONDS = 120  # after a run VK left unfinished: long enough for a passing VK trouble to pass
 SYNC_TIMEOUT = 4 * 3600  # 10,000 first-time items take ~5 minutes at VK's pace; leave room for slow days
 
 DEBOUNCE_KEY = "evosync:sync:debounce:{user_id}"
@@ -193,6 +197,18 @@ def schedule_debounced_sync(user_id: int) -> str:
     except Exception:
         redis.delete(key)
         raise
+    return "scheduled"
+
+
+def schedule_follow_up(user_id: int) -> str:
+    """One sync ``FOLLOW_UP_SECONDS`` after a run VK left unfinished (answers lost to the end): the changes it
+    could not confirm are done then, not at the next hourly sync. ``scheduled`` or ``skipped: …``."""
+    reason = sync_blocker(user_id, respect_auto_sync=False)  # it finishes a sync already made, even a manual one
+    if reason:
+        return f"skipped: {reason}"
+    options = {"queue": HIGH, "title": f"VK sync to finish an unfinished run, user {user_id}", "timeout": 300}
+    enqueue_in(FOLLOW_UP_SECONDS, FOLLOW_UP_SYNC_JOB, user_id, **options)
+    log.info("follow-up sync scheduled", extra={"user_id": user_id, "delay": FOLLOW_UP_SECONDS})
     return "scheduled"
 
 
