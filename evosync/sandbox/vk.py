@@ -66,8 +66,10 @@ class VkState(ControlMixin, ProtocolMixin, MarketMixin, PhotosMixin, VariantsMix
         self._user_ids: list[int] = []
         self._communities: dict[int, _Community] = {}
         self._items: dict[int, _Item] = {}
+        self._items_of: dict[int, dict[int, _Item]] = {}  # community id -> its items (the same objects), by id
         self._albums: dict[tuple[int, int], _Album] = {}
         self._photos: dict[int, _Photo] = {}
+        self._photo_files: dict[str, bytes] = {}  # sha256 -> the bytes, kept once however many photos share them
         self._upload_servers: dict[str, int] = {}  # upload key -> group id
         self._uploads: dict[str, _Upload] = {}  # "photo" field of the upload answer -> upload
         self._windows: dict[str, deque[float]] = {}

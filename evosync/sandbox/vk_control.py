@@ -153,8 +153,8 @@ class ControlMixin:
         """Time passes: every removed item becomes too late to restore (and, when returned, is no longer)."""
         with self.lock:
             expired = 0
-            for item in self._items.values():
-                if item.removed and item.restorable and (group_id is None or item.owner_id == -group_id):
+            for item in self._items.values() if group_id is None else self._items_in(group_id):
+                if item.removed and item.restorable:
                     item.restorable = False
                     expired += 1
             return expired
@@ -209,8 +209,7 @@ class ControlMixin:
                     "variant_ids": list(item.variant_ids),
                     "grouping_id": item.grouping_id,
                 }
-                for item in sorted(self._items.values(), key=lambda i: i.id)
-                if item.owner_id == -group_id
+                for item in self._items_in(group_id)
             ]
 
     def albums(self, group_id: int) -> list[dict]:
@@ -226,7 +225,7 @@ class ControlMixin:
     def photo_file(self, photo_id: int) -> tuple[bytes, str] | None:
         with self.lock:
             photo = self._photos.get(photo_id)
-            return (photo.data, photo.mimetype) if photo else None
+            return (self._photo_files[photo.digest], photo.mimetype) if photo else None
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class MarketMixin:
         album_id = self._int(params, "album_id", default=0)
         items = self._live_items(community)
         if self.readings.deleted_returned:
-            items += [i for i in self._items.values() if i.owner_id == -community.id and i.removed and i.restorable]
+            items += [i for i in self._items_in(community.id) if i.removed and i.restorable]
         if self.readings.hidden_needs_with_disabled and params.get("with_disabled") != "1":
             items = [i for i in items if i.availability(self.readings) == 0]
         if album_id:
@@ -296,6 +296,7 @@ class MarketMixin:
         item = _Item(id=self._next_item_id, owner_id=-community.id, date=now, updated=now, photo_ids=extra, **fields)
         self._next_item_id += 1
         self._items[item.id] = item
+        self._items_of.setdefault(community.id, {})[item.id] = item
         self._count_sku(item, 1)
         self._attach_photos(item)
         return {"market_item_id": item.id}
@@ -383,8 +384,8 @@ class MarketMixin:
         community = self._community_by_owner(params, ctx, write=True)
         album = self._album(community, self._int(params, "album_id", required=True))
         del self._albums[(community.id, album.id)]
-        for item in self._items.values():
-            if item.owner_id == -community.id and album.id in item.albums_ids:
+        for item in self._items_in(community.id):
+            if album.id in item.albums_ids:
                 item.albums_ids.remove(album.id)
         return 1
 

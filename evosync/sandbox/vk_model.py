@@ -149,7 +149,7 @@ class _Photo:
     width: int
     height: int
     mimetype: str
-    data: bytes
+    digest: str  # the file's bytes are kept once per content, in VkState._photo_files
     date: int
     item_id: int | None = None  # once set, never cleared: a photo id serves ONE item
 
@@ -162,7 +162,7 @@ class _Upload:
     width: int
     height: int
     mimetype: str
-    data: bytes
+    digest: str  # the file's bytes are kept once per content, in VkState._photo_files
     hash: str
     saved: bool = False
 

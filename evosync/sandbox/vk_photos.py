@@ -7,6 +7,7 @@ decide whether the method exists, how many files one upload takes and whether an
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -91,8 +92,11 @@ class PhotosMixin:
                 f"got {width}x{height}"
             }
         photo_key = secrets.token_hex(16)
-        upload = _Upload(group_id, width, height, mimetypes[image_format], data, hash=secrets.token_hex(16))
+        digest = hashlib.sha256(data).hexdigest()
+        upload = _Upload(group_id, width, height, mimetypes[image_format], digest, hash=secrets.token_hex(16))
         with self.lock:
+            # One copy per content: a fleet uploads the same default photo for thousands of items.
+            self._photo_files.setdefault(digest, data)
             self._uploads[photo_key] = upload
         return {
             "server": 606,
@@ -117,7 +121,7 @@ class PhotosMixin:
             width=upload.width,
             height=upload.height,
             mimetype=upload.mimetype,
-            data=upload.data,
+            digest=upload.digest,
             date=int(time.time()),
         )
         self._next_photo_id += 1

@@ -53,8 +53,8 @@ class VariantsMixin:
         """item_group_id -> ids of the live items in it (a grouped "card" on the storefront)."""
         with self.lock:
             out: dict[int, list[int]] = {}
-            for item in sorted(self._items.values(), key=lambda i: i.id):
-                if item.owner_id == -group_id and not item.removed and item.grouping_id is not None:
+            for item in self._items_in(group_id):
+                if not item.removed and item.grouping_id is not None:
                     out.setdefault(item.grouping_id, []).append(item.id)
             return out
 

@@ -281,6 +281,35 @@ def test_save_product_photo_once_and_serve_it(sb):
     assert sb.vk.photos[saved["photo_id"]] is None
 
 
+def test_photos_of_one_content_are_kept_once_and_each_served(sb):
+    """A fleet uploads one default photo for thousands of items: two photos, one copy of the bytes, both served."""
+    first, second, other = image_bytes("default"), image_bytes("default"), image_bytes("own")
+    saved = [
+        ok(sb, "market.saveProductPhoto", upload_response=json.dumps(upload(sb, data)))
+        for data in (first, second, other)
+    ]
+    assert len({s["photo_id"] for s in saved}) == 3
+    assert len(sb.vk._photo_files) == 2  # the emulator's memory is what this guards
+    for entry, data in zip(saved, (first, second, other), strict=True):
+        assert requests.get(entry["photo"]["sizes"][0]["url"], timeout=5).content == data
+
+
+def test_communities_items_stay_apart(sb):
+    """Items are indexed per community: each market lists, counts and limits only its own."""
+    sb.vk.add_community(202, "Второй", admin_tokens=(ADMIN,))
+    ours = [add_item(sb, name=f"Товар {n}") for n in range(3)]
+    theirs = add_item(sb, owner_id=-202, main_photo_id=new_photo(sb, "t", group_id=202), name="Чужой товар")
+    assert [i["id"] for i in ok(sb, "market.get", owner_id=OWNER)["items"]] == ours[::-1]
+    assert [i["id"] for i in ok(sb, "market.get", owner_id=-202)["items"]] == [theirs]
+    assert [i["id"] for i in sb.vk.items(GID)] == ours
+    sb.vk.set_limits(202, max_items=1)
+    assert (
+        err(sb, "market.add", **item_params(sb, owner_id=-202, main_photo_id=new_photo(sb, "u", 202)))["error_code"]
+        == 1405
+    )
+    add_item(sb, name="Ещё один наш")  # the other community's limit is not ours
+
+
 def test_upload_server_needs_positive_group_id_and_admin(sb):
     """getProductPhotoUploadServer wants a positive group_id (100) of a community the user runs (15)."""
     assert err(sb, "market.getProductPhotoUploadServer", group_id=OWNER)["error_code"] == 100
