@@ -193,7 +193,7 @@ class Applier(AlbumsMixin, PhotosMixin, CardsMixin):
             link = self._link(key)
             link.status = LinkStatus.ERROR
             link.last_error = reason[:1000]
-            self.result.failures[f"{key[0]}:{key[1]}"] = {
+            self.result.failures[p.key_text(key)] = {
                 "title": title or self._titles.get(key, ""),
                 "reason": reason[:300],
             }
@@ -373,7 +373,7 @@ class Applier(AlbumsMixin, PhotosMixin, CardsMixin):
         link.group_id = self.group_id
         link.status = LinkStatus.UNAVAILABLE if op.desired.fields.get("deleted") else LinkStatus.PUBLISHED
         link.last_error = None
-        self.result.succeeded.add(f"{key[0]}:{key[1]}")
+        self.result.succeeded.add(p.key_text(key))
         link.last_synced_at = utcnow()
 
     # ------------------------------------------------------------------------------------------ albums of items

@@ -18,6 +18,12 @@ def N_(text: str) -> str:
 Key = tuple[str, str]  # (Evotor store id, Evotor product id)
 AlbumKey = tuple[str, str]  # (Evotor store id, Evotor group id)
 
+
+def key_text(key: Key) -> str:
+    """A product's key as runs record it ("store:product"): failures, successes and lists on the run page."""
+    return f"{key[0]}:{key[1]}"
+
+
 AVAILABLE, REMOVED, UNAVAILABLE = 0, 1, 2  # VK item availability
 # What we know of an availability-1 item (VkCachedProduct.removal): we removed it (restorable), or it is dead.
 MARK_DELETED, MARK_DEAD = "deleted", "dead"
@@ -374,34 +380,34 @@ class Plan:
     published: int = 0  # items of ours live in VK before this plan
 
     @property
-    def has_writes(self) -> bool:
-        return bool(
-            self.creates
-            or self.updates
-            or self.removals
-            or self.album_creates
-            or self.album_renames
-            or self.album_deletes
-            or self.album_adds
-            or self.album_removes
-            or self.card_writes
+    def memberships(self) -> list[AlbumAdd | AlbumRemove]:
+        """The album writes that concern one product each."""
+        return [*self.album_adds, *self.album_removes]
+
+    @property
+    def structure_writes(self) -> tuple[list, ...]:
+        """The writes that are no one product's: albums themselves, properties, variants, cards."""
+        return (
+            self.album_creates,
+            self.album_renames,
+            self.album_deletes,
+            self.property_creates,
+            self.variant_creates,
+            self.groupings,
+            self.ungroupings,
         )
 
     @property
-    def card_writes(self) -> bool:
-        return bool(self.property_creates or self.variant_creates or self.groupings or self.ungroupings)
+    def has_writes(self) -> bool:
+        return bool(self.removals) or self.has_writes_besides_removals
 
     @property
     def has_writes_besides_removals(self) -> bool:
         return bool(
             self.creates
             or self.updates
-            or self.album_creates
-            or self.album_renames
-            or self.album_deletes
-            or self.album_adds
-            or self.album_removes
-            or self.card_writes
+            or self.memberships
+            or any(self.structure_writes)
             or any(r.duplicate for r in self.removals)
         )
 

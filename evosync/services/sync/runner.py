@@ -326,8 +326,7 @@ def _record_plan(run: SyncRun, plan: p.Plan) -> None:
             for c in plan.cards[:MAX_FAILURES_KEPT]
         ],
         "skipped": [
-            {"key": f"{s.key[0]}:{s.key[1]}", "title": s.title, "reason": s.reason}
-            for s in plan.skipped[:MAX_FAILURES_KEPT]
+            {"key": p.key_text(s.key), "title": s.title, "reason": s.reason} for s in plan.skipped[:MAX_FAILURES_KEPT]
         ],
     }
     db.session.commit()
@@ -383,7 +382,7 @@ def _unconfirmed(run: SyncRun, total: ApplyResult, plan: p.Plan, allow_removals:
     refused = set(total.failures)
 
     def unexplained(key: p.Key | None) -> bool:
-        return key is None or f"{key[0]}:{key[1]}" not in refused
+        return key is None or p.key_text(key) not in refused
 
     removals = [r for r in plan.removals if allow_removals or r.duplicate]
     items = [(op.desired.key, op.desired.title) for op in (*plan.creates, *plan.updates)]
@@ -391,10 +390,9 @@ def _unconfirmed(run: SyncRun, total: ApplyResult, plan: p.Plan, allow_removals:
     items = [(key, title) for key, title in items if unexplained(key)]
     for key, title in items:
         if key is not None:
-            total.failures.setdefault(f"{key[0]}:{key[1]}", {"title": title, "reason": UNCONFIRMED})
-    memberships = [a for a in (*plan.album_adds, *plan.album_removes) if unexplained(a.key)]
-    others = (plan.album_creates, plan.album_renames, plan.album_deletes, plan.property_creates, plan.variant_creates)
-    left = len(items) + len(memberships) + sum(map(len, others)) + len(plan.groupings) + len(plan.ungroupings)
+            total.failures.setdefault(p.key_text(key), {"title": title, "reason": UNCONFIRMED})
+    memberships = [a for a in plan.memberships if unexplained(a.key)]
+    left = len(items) + len(memberships) + sum(map(len, plan.structure_writes))
     total.failed = len(total.failures)
     if left:
         run.details = {**(run.details or {}), "unfinished": left}
@@ -409,7 +407,7 @@ def _finish(run: SyncRun, total: ApplyResult, requests: int, waiting: list[p.Rem
             **run.details,
             "pending_removals": [
                 {
-                    "key": f"{r.key[0]}:{r.key[1]}" if r.key else None,
+                    "key": p.key_text(r.key) if r.key else None,
                     "vk_item_id": r.vk_item_id,
                     "title": r.title,
                     "reason": r.reason,
