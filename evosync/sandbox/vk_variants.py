@@ -124,14 +124,15 @@ class VariantsMixin:
     def _props_of(self, item) -> frozenset[int]:
         return frozenset(self._variant_owner.get(v) for v in item.variant_ids)
 
-    def _members(self, grouping_id: int) -> list:
-        return [i for i in self._items.values() if i.grouping_id == grouping_id and not i.removed]
+    def _members(self, group_id: int, grouping_id: int) -> list:
+        """The live items of one card (a card holds items of one community only)."""
+        return [i for i in self._items_in(group_id) if i.grouping_id == grouping_id and not i.removed]
 
     def _check_grouped_edit(self, item, variant_ids: list[int]) -> None:
         """An edit of a grouped item's variants must keep its card consistent (VK: 1412 / 1413)."""
         if item.grouping_id is None:
             return
-        others = [i for i in self._members(item.grouping_id) if i.id != item.id]
+        others = [i for i in self._members(-item.owner_id, item.grouping_id) if i.id != item.id]
         if not variant_ids:
             raise _error(1415)
         props = frozenset(self._variant_owner.get(v) for v in variant_ids)
@@ -145,7 +146,7 @@ class VariantsMixin:
         grouping_id, item.grouping_id, item.is_main_variant = item.grouping_id, None, False
         if grouping_id is None:
             return
-        rest = self._members(grouping_id)
+        rest = self._members(-item.owner_id, grouping_id)
         if len(rest) < 2:
             for other in rest:
                 other.grouping_id, other.is_main_variant = None, False
@@ -222,8 +223,8 @@ class VariantsMixin:
         items = [self._item(community, i) for i in ids]
         old_members = []
         if grouping_id is not None:
-            old_members = self._members(grouping_id)
-            if not old_members or old_members[0].owner_id != -community.id:
+            old_members = self._members(community.id, grouping_id)
+            if not old_members:  # none, or another community's card
                 raise _error(1411, "item_group_id not found")
             if self.readings.group_items_with_id == "adds":
                 items = old_members + [i for i in items if i.grouping_id != grouping_id]
@@ -257,7 +258,7 @@ class VariantsMixin:
     def _market_ungroup_items(self, params: dict[str, str], ctx) -> int:
         community = self._extended(params, ctx)
         grouping_id = self._int(params, "item_group_id", required=True)
-        members = [i for i in self._members(grouping_id) if i.owner_id == -community.id]
+        members = self._members(community.id, grouping_id)
         if not members:
             raise _error(1411, "item_group_id not found")
         for item in members:

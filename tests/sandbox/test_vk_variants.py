@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.sandbox.test_vk_emulator import ADMIN, GID, OWNER, add_item, err, ok
+from tests.sandbox.test_vk_emulator import ADMIN, GID, OWNER, add_item, err, new_photo, ok
 
 
 @pytest.fixture
@@ -87,3 +87,28 @@ def test_deleting_a_member_leaves_the_card_and_need_variants_reading(sb):
     assert sb.vk.groupings(GID) == {card: [a, b]}
     ok(sb, "market.delete", owner_id=OWNER, item_id=b)
     assert sb.vk.groupings(GID) == {}
+
+
+def test_a_card_is_found_in_its_own_community_only(sb):
+    """An item_group_id that is unknown, or another community's card, answers 1411 to groupItems and ungroupItems,
+    and leaves that card as it was."""
+    sb.vk.set_extended_mode(GID, True)
+    sb.vk.add_community(202, "Другой магазин", admin_tokens=(ADMIN,))
+    sb.vk.set_extended_mode(202, True)
+    _prop, (s, m) = _sizes(sb, "S", "M")
+    a, b = (add_item(sb, name="Футболка", variant_ids=v) for v in (s, m))
+    card = ok(sb, "market.groupItems", group_id=GID, item_ids=f"{a},{b}")["item_group_id"]
+    theirs = ok(sb, "market.addProperty", group_id=202, title="Цвет")["property_id"]
+    red, blue = (
+        ok(sb, "market.addPropertyVariant", group_id=202, property_id=theirs, title=t)["variant_id"]
+        for t in ("Красный", "Синий")
+    )
+    photo = new_photo(sb, "x", group_id=202)
+    c = add_item(sb, owner_id=-202, name="Кепка", variant_ids=red, main_photo_id=photo)
+    d = add_item(sb, owner_id=-202, name="Кепка", variant_ids=blue, main_photo_id=new_photo(sb, "y", group_id=202))
+    for unknown in (card, card + 1000):
+        assert (
+            err(sb, "market.groupItems", group_id=202, item_ids=f"{c},{d}", item_group_id=unknown)["error_code"] == 1411
+        )
+        assert err(sb, "market.ungroupItems", group_id=202, item_group_id=unknown)["error_code"] == 1411
+    assert sb.vk.groupings(GID) == {card: [a, b]} and sb.vk.groupings(202) == {}

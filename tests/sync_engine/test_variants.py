@@ -195,7 +195,7 @@ def test_switched_off_after_grouping_keeps_publishing(fast_vk, sandbox):
     sandbox.vk.set_extended_mode(shop.group_id, False)
     for grouping in list(sandbox.vk.groupings(shop.group_id)):  # what VK would show: no cards without the mode
         with sandbox.vk.lock:
-            for item in sandbox.vk._members(grouping):
+            for item in sandbox.vk._members(shop.group_id, grouping):
                 item.grouping_id, item.is_main_variant = None, False
     run = run_sync(shop.user_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
